@@ -1,0 +1,5 @@
+with codes as (
+    select * from {{ ref('cl_country_role') }}
+)
+
+select * from codes

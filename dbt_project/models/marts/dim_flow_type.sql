@@ -1,0 +1,5 @@
+with codes as (
+    select * from {{ ref('cl_flow_type') }}
+)
+
+select * from codes

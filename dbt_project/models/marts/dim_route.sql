@@ -1,0 +1,5 @@
+with codes as (
+    select * from {{ ref('cl_route') }}
+)
+
+select * from codes

@@ -1,0 +1,5 @@
+with codes as (
+    select * from {{ ref('cl_sex') }}
+)
+
+select * from codes

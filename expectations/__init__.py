@@ -1,0 +1,1 @@
+"""The data standard's rules as Great Expectations suites that run inside DuckDB."""

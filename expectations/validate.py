@@ -1,0 +1,164 @@
+"""Run the standard's suites on pending submissions and record each verdict."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import duckdb
+
+from expectations.rules import RULES, RULES_BY_ID, Rule
+
+BATCH_TABLES = {
+    "submissions": "validation__pending_submissions",
+    "observations": "validation__pending_observations",
+}
+# In the main schema: SQLAlchemy's inspector sees DuckDB schemas as
+# "<catalog>.<schema>", which GX's table assets cannot name.
+GX_SAMPLE_LIMIT = 200  # great_expectations.constants.MAX_RESULT_RECORDS
+
+
+@dataclass
+class Verdict:
+    submission_id: int
+    country: str
+    file_name: str
+    status: str  # accepted | rejected
+    errors: int = 0
+    warnings: int = 0
+    rules_failed: list[str] = field(default_factory=list)
+
+
+def prepare_batches(con: duckdb.DuckDBPyConnection) -> int:
+    """Materialise the pending rows once, so each rule scans them and not the history."""
+    con.execute(
+        """
+        create or replace view validation__pending_submissions as
+        select * from raw.submissions where status = 'received'
+        """
+    )
+    con.execute(
+        """
+        create or replace table validation__pending_observations as
+        select resolved.*
+        from intermediate.int_observations__resolved as resolved
+        semi join raw.submissions as s
+          on s.submission_id = resolved.submission_id and s.status = 'received'
+        """
+    )
+    return con.execute("select count(*) from validation__pending_submissions").fetchone()[0]
+
+
+def run_suites(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, int, list[dict]]]:
+    """GX is the source of truth for pass/fail: rule id -> (success, failing rows, sample)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from expectations.gx_duckdb import live_connection
+
+    outcome: dict[str, tuple[bool, int, list[dict]]] = {}
+    with live_connection(con) as connection_name:
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        datasource = context.data_sources.add_hmo_duckdb(
+            name="warehouse", connection_string=connection_name
+        )
+        for target, table in BATCH_TABLES.items():
+            asset = datasource.add_table_asset(name=target, table_name=table)
+            batch_definition = asset.add_batch_definition_whole_table(f"pending_{target}")
+            suite = context.suites.add(gx.ExpectationSuite(name=f"hmo_standard_v1_{target}"))
+            for rule in RULES:
+                if rule.target == target:
+                    suite.add_expectation(
+                        gx.expectations.UnexpectedRowsExpectation(
+                            unexpected_rows_query=rule.sql,
+                            description=f"{rule.rule_id}: {rule.message_en}",
+                            meta={"rule_id": rule.rule_id},
+                        )
+                    )
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"validate_{target}", data=batch_definition, suite=suite)
+            )
+            results = definition.run(result_format="COMPLETE")
+            for result in results.results:
+                rule_id = result.expectation_config.meta["rule_id"]
+                _raise_if_broken(rule_id, result.exception_info)
+                details = result.result.get("details", {}).get("unexpected_rows", [])
+                outcome[rule_id] = (result.success, result.result["observed_value"], list(details))
+    return outcome
+
+
+class RuleFailedToRun(RuntimeError):
+    """A rule's query raised inside GX: a bug in the rule, never a verdict."""
+
+
+def _raise_if_broken(rule_id: str, exception_info: dict | None) -> None:
+    # GX reports one entry, or one per metric keyed by metric id.
+    entries = [exception_info] if exception_info and "raised_exception" in exception_info else list(
+        (exception_info or {}).values())
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("raised_exception"):
+            raise RuleFailedToRun(f"rule {rule_id} could not run: {entry.get('exception_message')}")
+
+
+def _failing_rows(con: duckdb.DuckDBPyConnection, rule: Rule, sample: list[dict], total: int) -> list[tuple]:
+    if total <= len(sample):
+        rows = sample
+    else:
+        query = rule.sql.replace("{batch}", BATCH_TABLES[rule.target])
+        cursor = con.execute(query)
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [
+        (r["submission_id"], rule.rule_id, rule.severity, r["source_row"], r["column_name"],
+         None if r["value"] is None else str(r["value"]), None if r["detail"] is None else str(r["detail"]))
+        for r in rows
+    ]
+
+
+def validate_pending(con: duckdb.DuckDBPyConnection) -> list[Verdict]:
+    if prepare_batches(con) == 0:
+        return []
+    pending = [row[0] for row in con.execute(
+        "select submission_id from validation__pending_submissions"
+    ).fetchall()]
+    outcome = run_suites(con)
+    failures: list[tuple] = []
+    for rule_id, (success, total, sample) in outcome.items():
+        if not success:
+            failures.extend(_failing_rows(con, RULES_BY_ID[rule_id], sample, total))
+    if failures:
+        con.executemany("insert into raw.rule_failures values (?, ?, ?, ?, ?, ?, ?)", failures)
+    con.execute(
+        """
+        update raw.submissions as s
+        set status = case when exists (
+                select 1 from raw.rule_failures f
+                where f.submission_id = s.submission_id and f.severity = 'error')
+            then 'rejected' else 'accepted' end,
+            decided_at = current_timestamp
+        where status = 'received'
+        """
+    )
+    return verdicts(con, pending)
+
+
+def verdicts(con: duckdb.DuckDBPyConnection, submission_ids: list[int]) -> list[Verdict]:
+    rows = con.execute(
+        """
+        select s.submission_id, s.reporting_country, s.file_name, s.status,
+               count(*) filter (where f.severity = 'error'),
+               count(*) filter (where f.severity = 'warning'),
+               list(distinct f.rule_id order by f.rule_id) filter (where f.rule_id is not null)
+        from raw.submissions as s
+        left join raw.rule_failures as f using (submission_id)
+        where list_contains(?, s.submission_id)
+        group by all
+        order by s.submission_id
+        """,
+        [submission_ids],
+    ).fetchall()
+    return [Verdict(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or []) for r in rows]

@@ -1,0 +1,1 @@
+"""Prefect flows and the `hmo` command line: orchestration only."""

@@ -1,0 +1,96 @@
+"""The pipeline's stages as plain functions; the Prefect flow and the CLI call these."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from expectations.receipts import write_receipt
+from expectations.validate import Verdict, validate_pending
+from harmonise.dbt import DbtProject
+from ingest.settings import PROJECT_ROOT, Paths
+from ingest.submissions import IngestSummary, ingest_inbox
+from ingest.warehouse import connect
+from report.html import write_report
+
+SAMPLES = PROJECT_ROOT / "data" / "samples"
+
+
+@dataclass
+class RunSummary:
+    ingested: IngestSummary = field(default_factory=IngestSummary)
+    verdicts: list[Verdict] = field(default_factory=list)
+    receipts: list[Path] = field(default_factory=list)
+    report: Path | None = None
+
+    def lines(self) -> list[str]:
+        out = []
+        for verdict in self.verdicts:
+            rules = f" ({', '.join(verdict.rules_failed)})" if verdict.rules_failed else ""
+            out.append(f"{verdict.status:9} {verdict.country}/{verdict.file_name} "
+                       f"[submission {verdict.submission_id}]{rules}")
+        for received in self.ingested.received:
+            if received.duplicate_of:
+                out.append(f"duplicate {received.country}/{received.file_name} "
+                           f"[same bytes as submission {received.duplicate_of}]")
+        for item, error in self.ingested.failed:
+            out.append(f"NOT READ  {item.country}/{item.path.name}: {error} (left in the inbox)")
+        if not out:
+            out.append("no new files in the inbox")
+        if self.receipts:
+            out.append(f"receipts: {self.receipts[0].parent.parent}")
+        if self.report:
+            out.append(f"report: {self.report}")
+        return out
+
+
+def ingest(paths: Paths) -> IngestSummary:
+    con = connect(paths.warehouse)
+    try:
+        return ingest_inbox(con, paths)
+    finally:
+        con.close()
+
+
+def validate(paths: Paths, dbt: DbtProject) -> list[Verdict]:
+    dbt.prepare_validation()
+    con = connect(paths.warehouse)
+    try:
+        return validate_pending(con)
+    finally:
+        con.close()
+
+
+def answer(paths: Paths, ingested: IngestSummary, verdicts: list[Verdict]) -> list[Path]:
+    con = connect(paths.warehouse)
+    try:
+        receipts = [write_receipt(con, paths, v.submission_id) for v in verdicts]
+        receipts += [
+            write_receipt(con, paths, r.submission_id, duplicate_file=r.file_name)
+            for r in ingested.received if r.duplicate_of
+        ]
+        return receipts
+    finally:
+        con.close()
+
+
+def build(paths: Paths, dbt: DbtProject, full_refresh: bool = False) -> None:
+    dbt.build_marts(full_refresh=full_refresh)
+
+
+def report(paths: Paths) -> Path:
+    con = connect(paths.warehouse)
+    try:
+        return write_report(con, paths.reports / "quality_report.html")
+    finally:
+        con.close()
+
+
+def copy_samples(paths: Paths) -> list[Path]:
+    copied = []
+    for source in sorted(SAMPLES.glob("*/*")):
+        target = paths.inbox / source.parent.name / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copied.append(target)
+    return copied

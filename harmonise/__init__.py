@@ -1,0 +1,1 @@
+"""Harmonisation: the dbt project run in-process against the warehouse."""

@@ -1,0 +1,83 @@
+"""dbt, invoked in this process with one parsed manifest per run.
+
+Parsing costs seconds; invoking `build` twice on the same manifest (once before
+validation for the code lists and views the suites need, once after for the
+marts) pays it once.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ingest.errors import HmoError
+from ingest.settings import PROJECT_ROOT, Paths
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+BEFORE_VALIDATION = "resource_type:seed +int_observations__resolved +int_nationality_names"
+AFTER_VALIDATION = "marts int_observations__classified"
+
+
+class BuildFailed(HmoError):
+    """A dbt model or data test failed."""
+
+
+def _release_warehouse() -> None:
+    """dbt-duckdb keeps the database open in a process-wide environment after an
+    invocation; close it so that the pipeline and read-only readers can open the file."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+class DbtProject:
+    def __init__(self, paths: Paths) -> None:
+        os.environ["HMO_WAREHOUSE"] = str(paths.warehouse)
+        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        self._common = [
+            "--project-dir", str(DBT_PROJECT),
+            "--profiles-dir", str(DBT_PROJECT),
+            "--target-path", str(paths.work / "dbt-target"),
+            "--log-path", str(paths.work / "dbt-logs"),
+            "--quiet",
+        ]
+        self._runner = None
+
+    def _invoke(self, args: list[str]) -> object:
+        from dbt.cli.main import dbtRunner
+
+        if self._runner is None:
+            parsed = dbtRunner().invoke(["parse", *self._common])
+            if not parsed.success:
+                raise BuildFailed(f"dbt could not parse the project: {parsed.exception}")
+            self._runner = dbtRunner(manifest=parsed.result)
+        try:
+            result = self._runner.invoke([*args, *self._common])
+        finally:
+            _release_warehouse()
+        if not result.success:
+            failed = []
+            for node in getattr(result.result, "results", None) or []:
+                if str(node.status) not in ("success", "pass", "skipped"):
+                    failed.append(f"{node.node.name}: {node.status} {node.message or ''}".strip())
+            detail = "; ".join(failed) or str(result.exception)
+            raise BuildFailed(f"dbt {' '.join(args)} failed: {detail}")
+        return result
+
+    def build(self, select: str | None = None, full_refresh: bool = False) -> None:
+        # cautious: a test is run only with every model it needs, so a seed's
+        # relationship test waits for the build that brings its other side.
+        args = ["build", "--indirect-selection", "cautious"]
+        if select:
+            args += ["--select", *select.split()]
+        if full_refresh:
+            args.append("--full-refresh")
+        self._invoke(args)
+
+    def prepare_validation(self) -> None:
+        self.build(BEFORE_VALIDATION)
+
+    def build_marts(self, full_refresh: bool = False) -> None:
+        self.build(AFTER_VALIDATION, full_refresh=full_refresh)

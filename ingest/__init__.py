@@ -1,0 +1,1 @@
+"""Receiving country submissions: find, archive, decode and load them verbatim into `raw`."""

@@ -1,0 +1,51 @@
+"""Where everything lives: one data directory, from HMO_DATA_DIR (default ./data)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ISO3_MEMBERS: dict[str, str] = {
+    **{c: "RCM" for c in "BLZ CAN CRI DOM SLV GTM HND MEX NIC PAN USA".split()},
+    **{c: "SACM" for c in "ARG BOL BRA CHL COL ECU GUY PRY PER SUR URY VEN".split()},
+}
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "Paths":
+        return cls(Path(os.environ.get("HMO_DATA_DIR", "data")).resolve())
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def work(self) -> Path:
+        """Scratch space for decoded copies; safe to delete between runs."""
+        return self.root / "work"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    def ensure(self) -> None:
+        for folder in (self.inbox, self.archive, self.outbox, self.reports, self.work):
+            folder.mkdir(parents=True, exist_ok=True)

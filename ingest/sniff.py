@@ -1,0 +1,86 @@
+"""Encoding, delimiter and header of a delimited text file.
+
+Only the first bytes decide the delimiter; the whole file decides the encoding,
+because a Latin-1 byte can appear on the last line.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+DELIMITERS = [",", ";", "\t", "|"]
+_CHUNK = 1 << 20
+# Bytes that Windows-1252 leaves undefined; a file holding them is read as Latin-1.
+_UNDEFINED_IN_CP1252 = {0x81, 0x8D, 0x8F, 0x90, 0x9D}
+
+
+class UnreadableText(ValueError):
+    """The file is not text in any accepted encoding."""
+
+
+@dataclass(frozen=True)
+class TextLayout:
+    encoding: str  # utf-8, utf-8-sig, cp1252 or latin-1
+    delimiter: str
+    header: list[str]
+    header_line: int  # 1-based line of the header
+
+
+def detect_encoding(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith(b"PK\x03\x04"):
+            raise UnreadableText("the file is a ZIP/XLSX container, not delimited text")
+        if b"\x00" in head:
+            raise UnreadableText("the file holds NUL bytes (binary or UTF-16), not UTF-8/Latin-1 text")
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := handle.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+            return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+        except UnicodeDecodeError:
+            pass
+        handle.seek(0)
+        while chunk := handle.read(_CHUNK):
+            if b"\x00" in chunk:
+                raise UnreadableText("the file holds NUL bytes, not text")
+            if _UNDEFINED_IN_CP1252.intersection(chunk):
+                return "latin-1"
+        return "cp1252"
+
+
+def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None) -> TextLayout:
+    encoding = encoding or detect_encoding(path)
+    with path.open("r", encoding=encoding, newline="") as handle:
+        lines = []
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                lines.append((number, line))
+                break
+    if not lines:
+        raise UnreadableText("the file is empty: no header row")
+    header_line, text = lines[0]
+    if delimiter is None:
+        counts = {d: text.count(d) for d in DELIMITERS}
+        delimiter = max(DELIMITERS, key=lambda d: counts[d])
+        if counts[delimiter] == 0:
+            delimiter = ","
+    header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+    return TextLayout(encoding, delimiter, [h.strip().lstrip("\ufeff") for h in header], header_line)
+
+
+def to_utf8(path: Path, encoding: str, target: Path) -> Path:
+    """DuckDB reads UTF-8 only (without the encodings extension); transcode in chunks."""
+    if encoding in ("utf-8", "utf-8-sig"):
+        return path
+    with path.open("r", encoding=encoding, newline="") as source, target.open(
+        "w", encoding="utf-8", newline=""
+    ) as sink:
+        while chunk := source.read(_CHUNK):
+            sink.write(chunk)
+    return target

@@ -1,0 +1,73 @@
+"""The DuckDB warehouse file and its raw layer.
+
+One process writes (the pipeline); everybody else opens it read-only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from ingest.errors import WarehouseBusy
+
+RAW_DDL = """
+create schema if not exists raw;
+create sequence if not exists raw.submission_id_seq start 1;
+create table if not exists raw.submissions (
+    submission_id integer primary key,
+    reporting_country varchar not null,   -- the inbox folder
+    file_name varchar not null,
+    archive_path varchar not null,
+    sha256 varchar not null,
+    size_bytes bigint not null,
+    encoding varchar,
+    delimiter varchar,
+    profile varchar,
+    source_columns varchar[],             -- header as written
+    mapped_columns varchar[],             -- standard names found after mapping
+    read_error varchar,                   -- why the file could not be read as a table
+    data_rows bigint,
+    notes varchar[],
+    received_at timestamptz not null,
+    decided_at timestamptz,
+    status varchar not null               -- received | accepted | rejected
+);
+create table if not exists raw.observations (
+    submission_id integer not null,
+    source_row bigint not null,           -- row as a spreadsheet shows it (header = 1)
+    reporting_country varchar,
+    period varchar,
+    flow_type varchar,
+    border_point varchar,
+    counterpart_country varchar,
+    sex varchar,
+    age varchar,
+    nationality varchar,
+    count varchar,
+    obs_status varchar
+);
+create table if not exists raw.rule_failures (
+    submission_id integer not null,
+    rule_id varchar not null,
+    severity varchar not null,            -- error | warning
+    source_row bigint,
+    column_name varchar,
+    value varchar,
+    detail varchar
+);
+"""
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; the writer also makes sure the raw layer exists."""
+    if read_only and not path.exists():
+        raise WarehouseBusy(f"no warehouse at {path}: run `hmo run` first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise WarehouseBusy(
+            f"the warehouse {path} is in use by another process ({exc}); try again when it ends"
+        ) from exc
+    if not read_only:
+        con.execute(RAW_DDL)
+    return con

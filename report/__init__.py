@@ -1,0 +1,1 @@
+"""The quality report for the Presidency Pro-Tempore."""

@@ -1,0 +1,109 @@
+"""A self-contained HTML quality report: who submitted, who is late, what failed."""
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from expectations.rules import RULES_BY_ID
+
+_STATUS_COLOUR = {"accepted": "#2e7d32", "rejected": "#c62828", "missing": "#bdbdbd"}
+
+
+def _table(headers: list[str], rows: list[tuple]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _status_grid(con: duckdb.DuckDBPyConnection) -> str:
+    """Country × month as coloured cells: a chart with no plotting dependency."""
+    rows = con.execute(
+        """
+        select reporting_country, strftime(period, '%Y-%m'), status, late
+        from marts.fct_submission_status
+        where period >= (select max(period) from marts.fct_submission_status) - interval 11 month
+        order by reporting_country, period
+        """
+    ).fetchall()
+    months = sorted({r[1] for r in rows})
+    by_country: dict[str, dict[str, tuple[str, bool]]] = {}
+    for country, month, status, late in rows:
+        by_country.setdefault(country, {})[month] = (status, late)
+    head = "<th>país / country</th>" + "".join(f"<th>{m}</th>" for m in months)
+    body = []
+    for country, cells in by_country.items():
+        tds = "".join(
+            f'<td title="{cells[m][0]}{" (late)" if cells[m][1] else ""}" '
+            f'style="background:{_STATUS_COLOUR[cells[m][0]]}">{"!" if cells[m][1] else ""}</td>'
+            for m in months
+        )
+        body.append(f"<tr><th>{country}</th>{tds}</tr>")
+    return f'<table class="grid"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def write_report(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
+    submissions = con.execute(
+        """
+        select submission_id, reporting_country, file_name, status, data_rows,
+               strftime(received_at, '%Y-%m-%d %H:%M'), strftime(decided_at, '%Y-%m-%d %H:%M')
+        from raw.submissions order by submission_id desc
+        """
+    ).fetchall()
+    failures = con.execute(
+        """
+        select s.reporting_country, f.rule_id, f.severity, count(*) as rows_failing,
+               count(distinct f.submission_id) as submissions
+        from raw.rule_failures as f join raw.submissions as s using (submission_id)
+        group by all order by rule_id, reporting_country
+        """
+    ).fetchall()
+    failures = [(c, r, f"{RULES_BY_ID[r].message_en}", s, n, k) for c, r, s, n, k in failures]
+    late = con.execute(
+        """
+        select reporting_country, count(*) filter (where status = 'missing'),
+               count(*) filter (where late), max(period) filter (where status = 'accepted')
+        from marts.fct_submission_status group by all order by reporting_country
+        """
+    ).fetchall()
+    totals = con.execute(
+        """
+        select strftime(period, '%Y-%m'), route, sum(count)
+        from marts.fct_flows
+        where sex = '_T' and age = '_T' and nationality <> '_T'
+        group by all order by 1 desc, 2 limit 60
+        """
+    ).fetchall()
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = f"""<!doctype html>
+<html lang="es"><head><meta charset="utf-8">
+<title>Informe de calidad / Quality report — HMO</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; margin-bottom: 2em; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 6px; font-size: 13px; }}
+table.grid td {{ width: 18px; text-align: center; color: white; }}
+</style></head><body>
+<h1>Observatorio de Movilidad Humana — Informe de calidad<br>Human Mobility Observatory — Quality report</h1>
+<p>Generado / Generated: {generated}</p>
+<h2>Estado de envíos por país y mes / Submission status by country and month (Q01)</h2>
+<p>verde/green: accepted · rojo/red: rejected · gris/grey: missing · ! late (after the 15th of the next month)</p>
+{_status_grid(con)}
+<h2>Pendientes y atrasos / Missing and late months</h2>
+{_table(["country", "months missing", "months late", "last accepted month"], late)}
+<h2>Reglas incumplidas / Rule failures</h2>
+{_table(["country", "rule", "meaning", "severity", "rows", "submissions"], failures)}
+<h2>Envíos / Submissions</h2>
+{_table(["id", "country", "file", "status", "rows", "received", "decided"], submissions)}
+<h2>Flujos por ruta (por nacionalidad) / Flows by route (by-nationality tables)</h2>
+{_table(["month", "route", "persons"], totals)}
+</body></html>
+"""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    return target

@@ -1,0 +1,53 @@
+"""Shared fixtures: a throw-away data directory per test, one Prefect server per session."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+from ingest.settings import PROJECT_ROOT, Paths  # noqa: E402
+
+SAMPLES = PROJECT_ROOT / "data" / "samples"
+STANDARD_HEADER = "reporting_country,period,flow_type,border_point,counterpart_country,sex,age,nationality,count,obs_status"
+
+
+@pytest.fixture
+def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    monkeypatch.setenv("HMO_DATA_DIR", str(tmp_path / "data"))
+    result = Paths(tmp_path / "data")
+    result.ensure()
+    return result
+
+
+def drop(paths: Paths, country: str, name: str, content: str | bytes) -> Path:
+    """Put a file into a country's inbox as a statistician would."""
+    target = paths.inbox / country / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        target.write_text(content, encoding="utf-8")
+    else:
+        target.write_bytes(content)
+    return target
+
+
+def drop_sample(paths: Paths, country: str) -> Path:
+    source = next((SAMPLES / country).iterdir())
+    target = paths.inbox / country / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

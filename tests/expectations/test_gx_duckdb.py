@@ -1,0 +1,34 @@
+"""GX on the pipeline's own DuckDB connection (the fix for GX issue #10738)."""
+from __future__ import annotations
+
+import duckdb
+import great_expectations as gx
+
+from expectations.gx_duckdb import live_connection
+
+
+def test_unexpected_rows_run_inside_duckdb_and_release_the_file(tmp_path):
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create table t as select range as id, case when range % 100 = 0 then -1 else 1 end as v "
+                "from range(1000)")
+    with live_connection(con) as name:
+        context = gx.get_context(mode="ephemeral")
+        datasource = context.data_sources.add_hmo_duckdb(name="w", connection_string=name)
+        batch = datasource.add_table_asset(name="t", table_name="t").add_batch_definition_whole_table("all")
+        suite = context.suites.add(gx.ExpectationSuite(name="s"))
+        suite.add_expectation(gx.expectations.UnexpectedRowsExpectation(
+            unexpected_rows_query="select id from {batch} where v < 0"))
+        suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(column="id", min_value=0))
+        results = context.validation_definitions.add(
+            gx.ValidationDefinition(name="v", data=batch, suite=suite)).run(result_format="COMPLETE")
+
+    unexpected, between = results.results
+    assert unexpected.success is False
+    assert unexpected.result["observed_value"] == 10
+    assert sorted(r["id"] for r in unexpected.result["details"]["unexpected_rows"]) == list(range(0, 1000, 100))
+    assert between.success is True
+    # The caller's connection still works, and closing it frees the file.
+    assert con.execute("select count(*) from t").fetchone() == (1000,)
+    con.close()
+    duckdb.connect(str(path), read_only=True).close()

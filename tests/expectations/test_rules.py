@@ -1,0 +1,127 @@
+"""Each rule's SQL on hand-made resolved rows (the shape int_observations__resolved gives)."""
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from expectations.rules import RULES_BY_ID
+from ingest.settings import PROJECT_ROOT
+
+COLUMNS = ["reporting_country", "period", "flow_type", "border_point", "counterpart_country",
+           "sex", "age", "nationality", "count", "obs_status"]
+
+
+@pytest.fixture
+def con():
+    con = duckdb.connect()
+    con.execute("create schema seeds")
+    con.execute(
+        "create table seeds.cl_age as select * from read_csv(?, all_varchar = true)",
+        [str(PROJECT_ROOT / "dbt_project" / "seeds" / "cl_age.csv")],
+    )
+    return con
+
+
+def batch(con, rows: list[str]) -> None:
+    """rows: 'reporting_country,period,...,count,obs_status' as resolved codes (empty = null)."""
+    con.execute(
+        "create or replace table validation__pending_observations ("
+        "submission_id integer, source_row bigint, inbox_country varchar, "
+        + ", ".join(f"{c}_value varchar, {c} varchar" for c in COLUMNS if c not in ("border_point",))
+        + ", border_point varchar)"
+    )
+    for number, line in enumerate(rows, start=2):
+        values = dict(zip(COLUMNS, [v or None for v in line.split(",")]))
+        con.execute(
+            "insert into validation__pending_observations by name select 1 as submission_id, "
+            "? as source_row, 'PAN' as inbox_country, "
+            + ", ".join(f"?::varchar as {c}_value, ?::varchar as {c}" for c in COLUMNS if c != "border_point")
+            + ", ? as border_point",
+            [number] + [x for c in COLUMNS if c != "border_point" for x in (values[c], values[c])]
+            + [values["border_point"] or "_T"],
+        )
+    con.execute("alter table validation__pending_observations alter count type bigint")
+    con.execute("alter table validation__pending_observations alter period type date using (period || '-01')::date")
+
+
+def failing(con, rule_id: str) -> list[tuple]:
+    sql = RULES_BY_ID[rule_id].sql.replace("{batch}", "validation__pending_observations")
+    return sorted(con.execute(f"select source_row, column_name, value from ({sql})").fetchall(),
+                  key=lambda r: (r[0] or 0, r[1] or ""))
+
+
+def test_c01_parts_must_add_up_to_a_total_when_complete(con):
+    batch(con, [
+        "PAN,2024-01,ENTRY,_T,_T,_T,_T,VEN,10,A",
+        "PAN,2024-01,ENTRY,_T,_T,F,_T,VEN,4,A",
+        "PAN,2024-01,ENTRY,_T,_T,M,_T,VEN,5,A",
+    ])
+    assert failing(con, "C01") == [(2, "sex", "10")]
+
+
+def test_c01_incomplete_parts_may_be_less_but_never_more_than_the_total(con):
+    batch(con, [
+        "PAN,2024-01,ENTRY,_T,_T,_T,_T,_T,10,A",
+        "PAN,2024-01,ENTRY,_T,_T,_T,_T,VEN,6,A",
+        "PAN,2024-01,ENTRY,_T,_T,_T,Y_LT18,_T,3,A",
+    ])
+    assert failing(con, "C01") == []
+    batch(con, [
+        "PAN,2024-01,ENTRY,_T,_T,_T,_T,_T,10,A",
+        "PAN,2024-01,ENTRY,_T,_T,_T,_T,VEN,11,A",
+    ])
+    assert failing(con, "C01") == [(2, "nationality", "10")]
+
+
+def test_c01_follows_the_age_tree(con):
+    batch(con, [
+        "PAN,2024-01,ENTRY,_T,_T,_T,Y_LT12,VEN,10,A",
+        "PAN,2024-01,ENTRY,_T,_T,_T,Y0T4,VEN,3,A",
+        "PAN,2024-01,ENTRY,_T,_T,_T,Y5T11,VEN,6,A",
+    ])
+    assert failing(con, "C01") == [(2, "age", "10")]
+
+
+def test_c01_skips_totals_with_suppressed_parts(con):
+    batch(con, [
+        "PAN,2024-01,ENTRY,_T,_T,_T,_T,VEN,10,A",
+        "PAN,2024-01,ENTRY,_T,_T,F,_T,VEN,,Q",
+        "PAN,2024-01,ENTRY,_T,_T,M,_T,VEN,5,A",
+    ])
+    assert failing(con, "C01") == []
+
+
+def test_c02_compares_marginal_tables_on_their_finest_age_bands(con):
+    rows = [
+        "PAN,2024-01,ENTRY,_T,_T,_T,_T,VEN,6,A",
+        "PAN,2024-01,ENTRY,_T,_T,_T,_T,HTI,4,A",
+        "PAN,2024-01,ENTRY,_T,_T,F,Y_LT18,_T,2,A",
+        "PAN,2024-01,ENTRY,_T,_T,F,Y_GE18,_T,3,A",
+        "PAN,2024-01,ENTRY,_T,_T,M,_T,_T,5,A",
+    ]
+    batch(con, rows)
+    assert failing(con, "C02") == []
+    batch(con, rows[:-1] + ["PAN,2024-01,ENTRY,_T,_T,M,_T,_T,6,A"])
+    assert [r[2] for r in failing(con, "C02")] == ["10", "11"]
+
+
+def test_r04_names_each_repeated_row(con):
+    batch(con, [
+        "PAN,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A",
+        "PAN,2024-01,ENTRY,_T,_T,F,_T,VEN,2,A",
+        "PAN,2024-01,ENTRY,_T,_T,M,_T,VEN,2,A",
+    ])
+    assert failing(con, "R04") == [(3, "key", None)]
+
+
+def test_r03_allows_an_empty_count_only_when_suppressed(con):
+    batch(con, [
+        "PAN,2024-01,ENTRY,_T,_T,F,_T,VEN,,Q",
+        "PAN,2024-01,ENTRY,_T,_T,M,_T,VEN,,A",
+    ])
+    assert failing(con, "R03") == [(3, "count", None)]
+
+
+def test_s03_row_country_must_match_the_folder(con):
+    batch(con, ["CRI,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A"])
+    assert failing(con, "S03") == [(2, "reporting_country", "CRI")]

@@ -1,0 +1,24 @@
+import pytest
+
+from ingest.layout import REQUIRED, standard_name
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("reporting_country", "reporting_country"),
+        ("País_Reporte", "reporting_country"),
+        ("  PERIODO ", "period"),
+        ("Tipo Flujo", "flow_type"),
+        ("\ufeffcantidad", "count"),
+        ("Estado-Obs", "obs_status"),
+        ("Nacionalidad", "nationality"),
+        ("Citizenship", None),
+    ],
+)
+def test_headers_match_in_english_or_spanish_whatever_case_accents_spacing(header, expected):
+    assert standard_name(header) == expected
+
+
+def test_required_columns_follow_the_standard():
+    assert REQUIRED == ["reporting_country", "period", "flow_type", "sex", "age", "nationality", "count"]

@@ -1,0 +1,80 @@
+import hashlib
+
+from conftest import STANDARD_HEADER, drop, drop_sample
+from ingest.submissions import discard_incomplete, discover, ingest_inbox
+from ingest.warehouse import connect
+
+
+def test_a_file_is_archived_with_its_hash_registered_and_leaves_the_inbox(paths):
+    inbox_file = drop_sample(paths, "MEX")
+    original = inbox_file.read_bytes()
+    con = connect(paths.warehouse)
+    summary = ingest_inbox(con, paths)
+
+    assert not inbox_file.exists()
+    [received] = summary.received
+    sha, encoding, delimiter, rows, archive = con.execute(
+        "select sha256, encoding, delimiter, data_rows, archive_path from raw.submissions"
+    ).fetchone()
+    assert sha == hashlib.sha256(original).hexdigest()
+    assert (encoding, delimiter, rows) == ("latin-1", ";", 15) or (encoding, delimiter, rows) == ("cp1252", ";", 15)
+    assert open(archive, "rb").read() == original
+
+
+def test_rows_are_loaded_verbatim_with_their_spreadsheet_row_number(paths):
+    drop_sample(paths, "MEX")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    row = con.execute(
+        "select source_row, nationality, count, obs_status from raw.observations order by source_row limit 1 offset 3"
+    ).fetchone()
+    assert row == (5, "Haití", "330", "A")
+
+
+def test_same_bytes_twice_make_one_submission(paths):
+    drop_sample(paths, "PAN")
+    con = connect(paths.warehouse)
+    first = ingest_inbox(con, paths).received[0]
+    drop_sample(paths, "PAN")
+    second = ingest_inbox(con, paths).received[0]
+    assert second.duplicate_of == first.submission_id
+    assert con.execute("select count(*) from raw.submissions").fetchone()[0] == 1
+    assert not list(discover(paths))
+
+
+def test_a_file_missing_required_columns_loads_no_rows_but_is_kept(paths):
+    drop(paths, "PAN", "short.csv", "reporting_country,period,count\nPAN,2024-01,5\n")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    mapped, rows = con.execute("select mapped_columns, data_rows from raw.submissions").fetchone()
+    assert mapped == ["reporting_country", "period", "count"]
+    assert rows == 0
+    assert len(list((paths.archive / "PAN").iterdir())) == 1
+
+
+def test_a_malformed_table_is_recorded_not_raised(paths):
+    drop(paths, "PAN", "bad.csv", STANDARD_HEADER + "\nPAN,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A,extra,more\n")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    error = con.execute("select read_error from raw.submissions").fetchone()[0]
+    assert error and "well-formed" in error
+
+
+def test_a_half_loaded_submission_is_forgotten_and_its_file_read_again(paths):
+    drop_sample(paths, "PAN")
+    con = connect(paths.warehouse)
+    con.execute(
+        "insert into raw.submissions (submission_id, reporting_country, file_name, archive_path, sha256,"
+        " size_bytes, received_at, status) values (99, 'PAN', 'x.csv', 'x', 'abc', 1, now(), 'loading')"
+    )
+    con.execute("insert into raw.observations (submission_id, source_row) values (99, 2)")
+    assert discard_incomplete(con) == 1
+    assert con.execute("select count(*) from raw.observations where submission_id = 99").fetchone()[0] == 0
+
+
+def test_files_outside_country_folders_and_partial_uploads_are_left_alone(paths):
+    drop(paths, "PAN", "upload.csv.part", "x")
+    drop(paths, "PAN", "~$open.xlsx", "x")
+    (paths.inbox / "notes.txt").write_text("x")
+    drop(paths, "panama", "f.csv", "x")
+    assert discover(paths) == []
