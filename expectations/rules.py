@@ -34,15 +34,14 @@ where read_error is not null or coalesce(data_rows, 0) = 0
 """
 
 _S02 = """
-with required as (
-    select unnest(['reporting_country', 'period', 'flow_type', 'sex', 'age',
-                   'nationality', 'count']) as column_name
+with missing as (
+    select submission_id, unnest(missing_columns) as entry
+    from {batch}
+    where read_error is null
 )
-select s.submission_id, null::bigint as source_row, r.column_name, null as value,
-       array_to_string(s.source_columns, ' | ') as detail
-from {batch} as s
-cross join required as r
-where s.read_error is null and not list_contains(s.mapped_columns, r.column_name)
+select submission_id, null::bigint as source_row, split_part(entry, '=', 1) as column_name,
+       nullif(split_part(entry, '=', 2), '') as value, null as detail
+from missing
 """
 
 _S03 = """
@@ -216,8 +215,8 @@ RULES: list[Rule] = [
          "El archivo debe ser texto legible (UTF-8 o Windows-1252/Latin-1) o XLSX, con una fila de encabezado y al menos una fila de datos.",
          _S01),
     Rule("S02", "error", "submissions",
-         "A required column is missing (after the profile's mapping).",
-         "Falta una columna obligatoria (después del mapeo del perfil).",
+         "A required column is missing (value: the column of the file the profile expects).",
+         "Falta una columna obligatoria (valor: la columna del archivo que el perfil espera).",
          _S02),
     Rule("S03", "error", "observations",
          "reporting_country must equal the country of the inbox folder.",

@@ -54,12 +54,13 @@ def detect_encoding(path: Path) -> str:
         return "cp1252"
 
 
-def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None) -> TextLayout:
+def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None,
+          skip_lines: int = 0) -> TextLayout:
     encoding = encoding or detect_encoding(path)
     with path.open("r", encoding=encoding, newline="") as handle:
         lines = []
         for number, line in enumerate(handle, start=1):
-            if line.strip():
+            if number > skip_lines and line.strip():
                 lines.append((number, line))
                 break
     if not lines:
@@ -72,6 +73,33 @@ def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None)
             delimiter = ","
     header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
     return TextLayout(encoding, delimiter, [h.strip().lstrip("\ufeff") for h in header], header_line)
+
+
+def xlsx_to_csv(path: Path, target: Path, sheet: str | None = None) -> Path:
+    """One sheet (the first unless named) as UTF-8 CSV, streamed row by row."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
+        raise UnreadableText(f"not a readable XLSX workbook: {exc}") from exc
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise UnreadableText(f"the workbook has no sheet {sheet!r} (it has {book.sheetnames})")
+        worksheet = book[sheet] if sheet else book.worksheets[0]
+        with target.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            for row in worksheet.iter_rows(values_only=True):
+                writer.writerow(["" if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+                                 for v in row])
+    finally:
+        book.close()
+    return target
+
+
+def is_xlsx(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
 
 
 def to_utf8(path: Path, encoding: str, target: Path) -> Path:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.layout import REQUIRED, STANDARD_COLUMNS, standard_name
+from ingest import transform
+from ingest.layout import STANDARD_COLUMNS
+from ingest.profiles import STANDARD, Profile, choose, load_profiles
 from ingest.settings import Paths
-from ingest.sniff import UnreadableText, sniff, to_utf8
+from ingest.sniff import TextLayout, UnreadableText, detect_encoding, is_xlsx, sniff, to_utf8, xlsx_to_csv
 
 _ISO3 = re.compile(r"^[A-Z]{3}$")
 _IGNORED_NAMES = re.compile(r"^(\.|~\$)|\.(part|tmp|crdownload)$", re.IGNORECASE)
@@ -43,6 +45,8 @@ class Received:
 class LoadOutcome:
     encoding: str | None = None
     delimiter: str | None = None
+    profile: str | None = None
+    missing_columns: list[str] = field(default_factory=list)
     source_columns: list[str] = field(default_factory=list)
     mapped_columns: list[str] = field(default_factory=list)
     read_error: str | None = None
@@ -86,7 +90,8 @@ def _archive(paths: Paths, country: str, sha: str, source: Path) -> Path:
     return target
 
 
-def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile) -> Received:
+def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
+            profiles: list[Profile] | None = None) -> Received:
     sha, size = sha256_of(item.path)
     existing = con.execute(
         "select submission_id from raw.submissions where reporting_country = ? and sha256 = ?",
@@ -108,17 +113,19 @@ def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile) -> Re
         """,
         [submission_id, item.country, item.path.name, str(archived), sha, size],
     )
-    outcome = load_text(con, submission_id, archived, paths.work)
+    outcome = load_file(con, submission_id, archived, item.country, item.path.name, paths.work,
+                        load_profiles() if profiles is None else profiles)
     con.execute(
         """
         update raw.submissions
-        set encoding = ?, delimiter = ?, source_columns = ?, mapped_columns = ?,
-            read_error = ?, data_rows = ?, notes = ?, status = 'received'
+        set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, mapped_columns = ?,
+            missing_columns = ?, read_error = ?, data_rows = ?, notes = ?, status = 'received'
         where submission_id = ?
         """,
         [
-            outcome.encoding, outcome.delimiter, outcome.source_columns, outcome.mapped_columns,
-            outcome.read_error, outcome.data_rows, outcome.notes, submission_id,
+            outcome.encoding, outcome.delimiter, outcome.profile, outcome.source_columns,
+            outcome.mapped_columns, outcome.missing_columns, outcome.read_error, outcome.data_rows,
+            outcome.notes, submission_id,
         ],
     )
     item.path.unlink()
@@ -136,60 +143,100 @@ def discard_incomplete(con: duckdb.DuckDBPyConnection) -> int:
     return len(stale)
 
 
-def load_text(
-    con: duckdb.DuckDBPyConnection, submission_id: int, source: Path, work: Path
+def load_file(
+    con: duckdb.DuckDBPyConnection, submission_id: int, source: Path, country: str, file_name: str,
+    work: Path, profiles: list[Profile],
 ) -> LoadOutcome:
-    """Load a standard-layout delimited file verbatim (all text) into raw.observations."""
+    """Apply the matching profile (or the standard layout) and load the rows, as text, into raw."""
     outcome = LoadOutcome()
-    try:
-        layout = sniff(source)
-    except (UnreadableText, UnicodeDecodeError) as exc:
-        outcome.read_error = str(exc)
-        return outcome
-    outcome.encoding, outcome.delimiter = layout.encoding, layout.delimiter
-    outcome.source_columns = layout.header
-
-    positions: dict[str, int] = {}
-    for index, header in enumerate(layout.header):
-        name = standard_name(header)
-        if name is None:
-            outcome.notes.append(f"ignored column: {header!r}")
-        elif name in positions:
-            outcome.read_error = f"column {header!r} repeats {name!r}"
-        else:
-            positions[name] = index
-    outcome.mapped_columns = list(positions)
-    if outcome.read_error or any(name not in positions for name in REQUIRED):
-        return outcome
-
     work.mkdir(parents=True, exist_ok=True)
-    utf8 = to_utf8(source, layout.encoding, work / f"{submission_id}.utf8.csv")
-    columns = {f"c{i}": "varchar" for i in range(len(layout.header))}
-    select_list = ", ".join(
-        f"c{positions[name]}" if name in positions else f"'{default}'"
-        for name, (_, _, default) in STANDARD_COLUMNS.items()
-    )
+    scratch: list[Path] = []
     try:
-        con.execute(
-            f"""
-            insert into raw.observations
-            select ?, row_number() over () + ?, {select_list}
-            from read_csv(?, header = false, skip = ?, delim = ?, quote = '"', escape = '"',
-                          columns = {columns!r}, null_padding = true, strict_mode = true,
-                          auto_detect = false)
-            """,
-            [submission_id, layout.header_line, str(utf8), layout.header_line, layout.delimiter],
+        try:
+            chosen, layout, text = _read_layout(source, country, file_name, work, profiles, scratch)
+        except (UnreadableText, UnicodeDecodeError) as exc:
+            outcome.read_error = str(exc)
+            return outcome
+        outcome.profile = chosen.name
+        outcome.encoding, outcome.delimiter = layout.encoding, layout.delimiter
+        outcome.source_columns = layout.header
+        utf8 = to_utf8(text, layout.encoding, work / f"{submission_id}.utf8.csv")
+        if utf8 != text:
+            scratch.append(utf8)
+        columns = {f"c{i}": "varchar" for i in range(len(layout.header))}
+        relation = (
+            f"(select row_number() over () + {layout.header_line} as source_row, * "
+            f"from read_csv({_sql_text(str(utf8))}, header = false, skip = {layout.header_line}, "
+            f"delim = {_sql_text(layout.delimiter)}, quote = '\"', escape = '\"', columns = {columns!r}, "
+            f"null_padding = true, strict_mode = true, auto_detect = false))"
         )
-    except duckdb.Error as exc:
-        outcome.read_error = f"not a well-formed table: {str(exc).splitlines()[0]}"
+        mapping = transform.plan(chosen, layout.header, country, relation)
+        outcome.missing_columns = mapping.missing
+        outcome.notes += [f"ignored column: {name!r}" for name in mapping.ignored]
+        if chosen.is_standard:
+            outcome.mapped_columns = [c for c in STANDARD_COLUMNS if not any(m == c for m in mapping.missing)]
+        else:
+            outcome.notes.insert(0, f"profile: {chosen.name} ({chosen.path.name if chosen.path else ''})")
+            outcome.mapped_columns = list(STANDARD_COLUMNS)
+        if mapping.missing:
+            return outcome
+        try:
+            con.execute(f"insert into raw.observations select {int(submission_id)}, * from ({mapping.sql})")
+        except duckdb.Error as exc:
+            outcome.read_error = f"not a well-formed table: {str(exc).splitlines()[0]}"
+            return outcome
+        outcome.data_rows = con.execute(
+            "select count(*) from raw.observations where submission_id = ?", [submission_id]
+        ).fetchone()[0]
+        if chosen.sum_duplicates:
+            source_rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+            if source_rows != outcome.data_rows:
+                dropped = ", ".join(mapping.ignored) or "none"
+                outcome.notes.append(
+                    f"{source_rows} source rows were summed into {outcome.data_rows} observations "
+                    f"(columns not in the standard: {dropped}) / {source_rows} filas de origen se sumaron "
+                    f"en {outcome.data_rows} observaciones"
+                )
         return outcome
     finally:
-        if utf8 != source:
-            utf8.unlink(missing_ok=True)
-    outcome.data_rows = con.execute(
-        "select count(*) from raw.observations where submission_id = ?", [submission_id]
-    ).fetchone()[0]
-    return outcome
+        for path in scratch:
+            path.unlink(missing_ok=True)
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _read_layout(
+    source: Path, country: str, file_name: str, work: Path, profiles: list[Profile], scratch: list[Path]
+) -> tuple[Profile, TextLayout, Path]:
+    """Read the header as each of the country's profiles would, and keep the best match."""
+    sheets: dict[str | None, Path] = {}
+
+    def text_of(sheet: str | None) -> Path:
+        if not is_xlsx(source):
+            return source
+        if sheet not in sheets:
+            sheets[sheet] = xlsx_to_csv(source, work / f"{source.stem}.{len(sheets)}.csv", sheet)
+            scratch.append(sheets[sheet])
+        return sheets[sheet]
+
+    encoding = detect_encoding(text_of(None))
+    candidates: list[tuple[Profile, TextLayout, Path]] = []
+    standard_text = text_of(None)
+    candidates.append((STANDARD, sniff(standard_text, encoding), standard_text))
+    for profile in profiles:
+        if profile.country != country:
+            continue
+        try:
+            text = text_of(profile.sheet)
+            layout = sniff(text, profile.encoding or (encoding if text == standard_text else None),
+                           profile.delimiter, profile.skip_lines)
+        except (UnreadableText, UnicodeDecodeError):
+            continue
+        candidates.append((profile, layout, text))
+    chosen = choose([(profile, layout.header) for profile, layout, _ in candidates], file_name)
+    return next((p, layout, text) for p, layout, text in candidates if p is chosen)
 
 
 @dataclass
@@ -203,9 +250,10 @@ def ingest_inbox(con: duckdb.DuckDBPyConnection, paths: Paths) -> IngestSummary:
     paths.ensure()
     discard_incomplete(con)
     summary = IngestSummary()
+    profiles = load_profiles()
     for item in discover(paths):
         try:
-            summary.received.append(receive(con, paths, item))
+            summary.received.append(receive(con, paths, item, profiles))
         except (OSError, duckdb.Error) as exc:
             # The file stays in the inbox for the next run; the error is reported.
             summary.failed.append((item, f"{type(exc).__name__}: {exc}"))

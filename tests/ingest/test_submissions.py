@@ -46,8 +46,8 @@ def test_a_file_missing_required_columns_loads_no_rows_but_is_kept(paths):
     drop(paths, "PAN", "short.csv", "reporting_country,period,count\nPAN,2024-01,5\n")
     con = connect(paths.warehouse)
     ingest_inbox(con, paths)
-    mapped, rows = con.execute("select mapped_columns, data_rows from raw.submissions").fetchone()
-    assert mapped == ["reporting_country", "period", "count"]
+    missing, rows = con.execute("select missing_columns, data_rows from raw.submissions").fetchone()
+    assert missing == ["flow_type", "sex", "age", "nationality"]
     assert rows == 0
     assert len(list((paths.archive / "PAN").iterdir())) == 1
 

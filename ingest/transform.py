@@ -1,0 +1,165 @@
+"""A profile applied to a file's columns, as one DuckDB SELECT (no Python per row).
+
+The SELECT reads a relation of text columns c0..cN with `source_row`, and
+yields the standard columns, still as text: checking them is the suites' job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.layout import STANDARD_COLUMNS, normalise_name, standard_name
+from ingest.profiles import MONTHS, Profile, normalise_value
+
+KEY_COLUMNS = [c for c in STANDARD_COLUMNS if c not in ("count", "obs_status")]
+
+
+@dataclass(frozen=True)
+class Plan:
+    sql: str
+    missing: list[str]  # "standard column=source column" the file lacks
+    ignored: list[str]  # source columns nothing reads
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _normalised(expression: str) -> str:
+    return f"trim(regexp_replace(lower(strip_accents({expression})), '[^a-z0-9]+', ' ', 'g'))"
+
+
+def _mapped(expression: str, mapping: dict[str, str]) -> str:
+    if not mapping:
+        return expression
+    whens = " ".join(f"when {_quote(normalise_value(k))} then {_quote(v)}" for k, v in mapping.items())
+    return f"(case {_normalised(expression)} {whens} else {expression} end)"
+
+
+def _month_number(expression: str) -> str:
+    whens = " ".join(f"when {_quote(word)} then {number}" for word, number in MONTHS.items())
+    return f"coalesce(try_cast({expression} as integer), case {_normalised(expression)} {whens} end)"
+
+
+def plan(profile: Profile, header: list[str], country: str, source: str) -> Plan:
+    positions: dict[str, int] = {}
+    for index, name in enumerate(header):
+        positions.setdefault(normalise_name(name), index)
+
+    missing: list[str] = []
+
+    def column(source_name: str, standard: str) -> str:
+        index = positions.get(normalise_name(source_name))
+        if index is None:
+            missing.append(f"{standard}={source_name}")
+            return "null"
+        return f"nullif(trim(c{index}), '')"
+
+    columns = dict(profile.columns)
+    if profile.is_standard:
+        for name in header:
+            standard = standard_name(name)
+            if standard and standard not in columns:
+                columns[standard] = name
+
+    wide = profile.wide
+    exprs: dict[str, str] = {}
+    for standard, (_, required, default) in STANDARD_COLUMNS.items():
+        if wide and wide.into == standard:
+            expr = "wide_key"
+        elif standard == "count" and wide and standard not in columns:
+            expr = "wide_value"
+        elif standard in columns:
+            expr = column(columns[standard], standard)
+        elif standard in profile.constants:
+            expr = _quote(profile.constants[standard])
+        elif standard == "reporting_country" and not profile.is_standard:
+            expr = _quote(country)
+        elif standard == "period" and profile.period:
+            expr = "period_text"
+        elif required:
+            missing.append(standard)
+            expr = "null"
+        else:
+            expr = _quote(default or "")
+        exprs[standard] = _mapped(expr, profile.values.get(standard, {}))
+
+    period_sql = "null"
+    if profile.period:
+        p = profile.period
+        if p.column:
+            period_sql = column(p.column, "period")
+        else:
+            year = column(p.year or "", "period")
+            month = "wide_key" if wide and wide.into == "month" else column(p.month or "", "period")
+            start = p.fiscal_year_start_month
+            shift = f"(case when {_month_number(month)} >= {start} then 1 else 0 end)" if start > 1 else "0"
+            period_sql = (
+                f"case when {_month_number(month)} between 1 and 12 and try_cast({year} as integer) is not null "
+                f"then printf('%04d-%02d', try_cast({year} as integer) - {shift}, {_month_number(month)}) "
+                f"else concat_ws(' ', {year}, {month}) end"
+            )
+
+    raw_count = exprs["count"]
+    if profile.thousands:
+        separator = profile.thousands.replace(".", r"\.")
+        raw_count = (f"(case when regexp_full_match({raw_count}, '[0-9]{{1,3}}({separator}[0-9]{{3}})+') "
+                     f"then replace({raw_count}, {_quote(profile.thousands)}, '') else {raw_count} end)")
+    if profile.suppressed:
+        markers = ", ".join(_quote(m) for m in profile.suppressed)
+        exprs["obs_status"] = f"(case when {exprs['count']} in ({markers}) then 'Q' else {exprs['obs_status']} end)"
+        raw_count = f"(case when {exprs['count']} in ({markers}) then null else {raw_count} end)"
+    exprs["count"] = raw_count
+
+    drop = " and ".join(
+        f"not coalesce(regexp_matches({column(name, 'drop_rows')}, {_quote(pattern)}), false)"
+        for name, pattern in profile.drop_rows
+    ) or "true"
+    every_cell = ", ".join(f"c{i}" for i in range(len(header))) or "null"
+
+    unnest = ""
+    if wide:
+        pairs = [f"{{'k': {_quote(value)}, 'v': {column(name, wide.into)}}}" for name, value in wide.columns.items()]
+        if wide.total and wide.into != "month":
+            pairs.append(f"{{'k': '_T', 'v': {column(wide.total, wide.into)}}}")
+        unnest = f", unnest([{', '.join(pairs)}]) as w"
+
+    select_list = ",\n       ".join(f"{exprs[c]} as {c}" for c in STANDARD_COLUMNS)
+    body = f"""
+with kept as (
+    select * from {source}
+    where coalesce({every_cell}) is not null and {drop}
+),
+spread as (
+    select kept.*{unnest} from kept
+),
+located as (
+    select *, {"w.k as wide_key, w.v as wide_value," if wide else ""} null as _
+    from spread
+),
+dated as (
+    select *, {period_sql} as period_text from located
+),
+mapped as (
+    select source_row,
+       {select_list}
+    from dated
+)"""
+    if profile.sum_duplicates:
+        keys = ", ".join(KEY_COLUMNS)
+        final = f"""
+select min(source_row) as source_row, {keys},
+       case when count(count) = 0 then null
+            when bool_and(count is null or regexp_full_match(count, '[0-9]+'))
+            then sum(try_cast(count as bigint))::varchar
+            else min(count) filter (where not regexp_full_match(count, '[0-9]+')) end as count,
+       case when bool_and(obs_status = 'Q') then 'Q'
+            when bool_or(obs_status = 'Q') then 'E'
+            else max(obs_status) end as obs_status
+from mapped
+group by {keys}"""
+    else:
+        final = f"select source_row, {', '.join(STANDARD_COLUMNS)} from mapped"
+
+    read = {normalise_name(n) for n in (profile.source_columns() if not profile.is_standard else columns.values())}
+    ignored = [h for h in header if normalise_name(h) not in read]
+    return Plan(body + final, missing=list(dict.fromkeys(missing)), ignored=ignored)
