@@ -74,6 +74,17 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_f
         }
         for rule_id, severity, row, column, value, detail in failures
     ]
+    summed = con.execute(
+        """
+        select count(*) from intermediate.int_observations__resolved
+        where submission_id = ? and (select sum_duplicates from raw.submissions where submission_id = ?)
+        """,
+        [submission_id, submission_id],
+    ).fetchone()[0]
+    if summed and summed != data["data_rows"]:
+        data["notes"] = [*(data["notes"] or []),
+                         f"{data['data_rows']} rows summed into {summed} observations with distinct codes / "
+                         f"{data['data_rows']} filas sumadas en {summed} observaciones de códigos distintos"]
     if data["status"] == "accepted":
         data["periods"], data["flow_types"] = con.execute(
             """

@@ -178,18 +178,19 @@ with obs as (
     where period is not null and sex is not null and age is not null
       and nationality is not null and counterpart_country is not null and count is not null
 ),
-with_path as (
-    select obs.*, cl_age.path
+ancestors as (
+    select code, unnest(string_split(trim(path, '/'), '/')) as ancestor
+    from seeds.cl_age
+),
+covered as (  -- age bands that have a narrower band beside them
+    select distinct obs.submission_id, obs.slice, obs.sex, obs.nationality, ancestors.ancestor as age
     from obs
-    join seeds.cl_age as cl_age on cl_age.code = obs.age
+    join ancestors on ancestors.code = obs.age and ancestors.ancestor <> obs.age
 ),
 finest as (
-    select w.*
-    from with_path as w
-    anti join with_path as narrower
-      on narrower.submission_id = w.submission_id and narrower.slice = w.slice
-     and narrower.sex = w.sex and narrower.nationality = w.nationality
-     and starts_with(narrower.path, w.path || '/')
+    select obs.*
+    from obs
+    anti join covered using (submission_id, slice, sex, nationality, age)
 ),
 totals as (
     select submission_id, slice, cross_section, sum(count) as total,

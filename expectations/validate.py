@@ -54,7 +54,9 @@ def run_suites(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, int, lis
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    for name in ["great_expectations", *logging.root.manager.loggerDict]:
+        if name.startswith("great_expectations"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     from expectations.gx_duckdb import live_connection

@@ -65,6 +65,26 @@ def cmd_build(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, paths: Paths) -> int:
+    from pathlib import Path
+
+    from flows import stages
+
+    file = Path(args.file)
+    if not file.is_file():
+        raise HmoError(f"no such file: {file}")
+    country = (args.country or file.resolve().parent.name).upper()
+    if len(country) != 3 or not country.isalpha():
+        raise HmoError("say which country sends this file: --country ISO3 (or keep it in a folder named after it)")
+    result = stages.check(file, country, preview_rows=args.rows)
+    print(f"profile: {result.profile}")
+    print("first mapped rows / primeras filas mapeadas:")
+    _emit(result.preview_columns, result.preview, "table")
+    print()
+    print(result.receipt, end="")
+    return 0 if result.verdict == "accepted" else 2
+
+
 def cmd_report(args: argparse.Namespace, paths: Paths) -> int:
     from flows import stages
 
@@ -142,6 +162,13 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--full-refresh", action="store_true", help="rebuild the harmonised tables from the raw layer")
     build.set_defaults(func=cmd_build)
     sub.add_parser("report", help="write the HTML quality report").set_defaults(func=cmd_report)
+    check = sub.add_parser(
+        "check", help="dry run: which profile matches a file, its first mapped rows and the verdict it would get "
+                      "(nothing is loaded; exit 0 accepted, 2 rejected)")
+    check.add_argument("file")
+    check.add_argument("--country", help="ISO3 of the sending country (default: the file's folder name)")
+    check.add_argument("--rows", type=int, default=10, help="how many mapped rows to show")
+    check.set_defaults(func=cmd_check)
     for name, func, text in (
         ("status", cmd_status, "submissions and their verdicts"),
         ("sql", cmd_sql, "run a read-only SQL query; mart tables need no schema"),

@@ -169,7 +169,7 @@ def parse_profile(path: Path) -> Profile:
         thousands=numbers.get("thousands"), suppressed=tuple(str(s) for s in numbers.get("suppressed") or ()),
         sum_duplicates=bool(data.get("sum_duplicates", False)), path=path,
     )
-    given = set(columns) | set(constants) | ({wide.into} if wide else set()) | ({"period"} if period else set())
+    given = set(columns) | set(constants) | ({wide.into, "count"} if wide else set()) | ({"period"} if period else set())
     missing = [c for c, (_, required, _) in STANDARD_COLUMNS.items() if required and c not in given and c != "reporting_country"]
     _require(not missing, path, f"maps no source for required columns {missing}")
     return profile

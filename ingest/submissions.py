@@ -46,6 +46,7 @@ class LoadOutcome:
     encoding: str | None = None
     delimiter: str | None = None
     profile: str | None = None
+    sum_duplicates: bool = False
     missing_columns: list[str] = field(default_factory=list)
     source_columns: list[str] = field(default_factory=list)
     mapped_columns: list[str] = field(default_factory=list)
@@ -119,13 +120,14 @@ def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
         """
         update raw.submissions
         set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, mapped_columns = ?,
-            missing_columns = ?, read_error = ?, data_rows = ?, notes = ?, status = 'received'
+            missing_columns = ?, read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?,
+            status = 'received'
         where submission_id = ?
         """,
         [
             outcome.encoding, outcome.delimiter, outcome.profile, outcome.source_columns,
             outcome.mapped_columns, outcome.missing_columns, outcome.read_error, outcome.data_rows,
-            outcome.notes, submission_id,
+            outcome.notes, outcome.sum_duplicates, submission_id,
         ],
     )
     item.path.unlink()
@@ -188,15 +190,7 @@ def load_file(
         outcome.data_rows = con.execute(
             "select count(*) from raw.observations where submission_id = ?", [submission_id]
         ).fetchone()[0]
-        if chosen.sum_duplicates:
-            source_rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
-            if source_rows != outcome.data_rows:
-                dropped = ", ".join(mapping.ignored) or "none"
-                outcome.notes.append(
-                    f"{source_rows} source rows were summed into {outcome.data_rows} observations "
-                    f"(columns not in the standard: {dropped}) / {source_rows} filas de origen se sumaron "
-                    f"en {outcome.data_rows} observaciones"
-                )
+        outcome.sum_duplicates = chosen.sum_duplicates
         return outcome
     finally:
         for path in scratch:

@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from ingest.layout import STANDARD_COLUMNS, normalise_name, standard_name
 from ingest.profiles import MONTHS, Profile, normalise_value
 
-KEY_COLUMNS = [c for c in STANDARD_COLUMNS if c not in ("count", "obs_status")]
-
-
 @dataclass(frozen=True)
 class Plan:
     sql: str
@@ -144,21 +141,7 @@ mapped as (
        {select_list}
     from dated
 )"""
-    if profile.sum_duplicates:
-        keys = ", ".join(KEY_COLUMNS)
-        final = f"""
-select min(source_row) as source_row, {keys},
-       case when count(count) = 0 then null
-            when bool_and(count is null or regexp_full_match(count, '[0-9]+'))
-            then sum(try_cast(count as bigint))::varchar
-            else min(count) filter (where not regexp_full_match(count, '[0-9]+')) end as count,
-       case when bool_and(obs_status = 'Q') then 'Q'
-            when bool_or(obs_status = 'Q') then 'E'
-            else max(obs_status) end as obs_status
-from mapped
-group by {keys}"""
-    else:
-        final = f"select source_row, {', '.join(STANDARD_COLUMNS)} from mapped"
+    final = f"select source_row, {', '.join(STANDARD_COLUMNS)} from mapped"
 
     read = {normalise_name(n) for n in (profile.source_columns() if not profile.is_standard else columns.values())}
     ignored = [h for h in header if normalise_name(h) not in read]

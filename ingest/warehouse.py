@@ -29,6 +29,7 @@ create table if not exists raw.submissions (
     read_error varchar,                   -- why the file could not be read as a table
     data_rows bigint,
     notes varchar[],
+    sum_duplicates boolean not null default false,  -- the profile sums rows of one standard key
     received_at timestamptz not null,
     decided_at timestamptz,
     status varchar not null               -- received | accepted | rejected

@@ -78,3 +78,31 @@ def test_files_outside_country_folders_and_partial_uploads_are_left_alone(paths)
     (paths.inbox / "notes.txt").write_text("x")
     drop(paths, "panama", "f.csv", "x")
     assert discover(paths) == []
+
+
+def test_an_xlsx_workbook_loads_from_its_first_sheet(paths):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(STANDARD_HEADER.split(","))
+    sheet.append(["PAN", "2024-01", "ENTRY", "_T", "COL", "F", "_T", "Venezuela", 1234, "A"])
+    sheet.append(["PAN", "2024-01", "ENTRY", "_T", "COL", "M", "_T", "Venezuela", 4321.0, "A"])
+    book.create_sheet("Notas").append(["not data"])
+    target = paths.inbox / "PAN" / "entradas.xlsx"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    book.save(target)
+
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    assert con.execute("select source_row, nationality, count from raw.observations order by 1").fetchall() == [
+        (2, "Venezuela", "1234"), (3, "Venezuela", "4321")]
+    assert (paths.archive / "PAN").glob("*.xlsx")
+
+
+def test_a_broken_xlsx_is_recorded_as_unreadable(paths):
+    drop(paths, "PAN", "roto.xlsx", b"PK\x03\x04 this is not a workbook")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    error = con.execute("select read_error from raw.submissions").fetchone()[0]
+    assert "XLSX" in error

@@ -12,6 +12,7 @@ select
     encoding,
     delimiter,
     profile,
+    sum_duplicates,
     data_rows,
     received_at,
     decided_at,
