@@ -29,7 +29,7 @@ class Verdict:
     rules_failed: list[str] = field(default_factory=list)
 
 
-def prepare_batches(con: duckdb.DuckDBPyConnection) -> int:
+def prepare_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Materialise the pending rows once, so each rule scans them and not the history."""
     con.execute(
         """
@@ -37,16 +37,20 @@ def prepare_batches(con: duckdb.DuckDBPyConnection) -> int:
         select * from raw.submissions where status = 'received'
         """
     )
+    pending = [row[0] for row in con.execute(
+        "select submission_id from validation__pending_submissions order by 1"
+    ).fetchall()]
+    # Literal ids, not a join: DuckDB pushes them through the views to the raw
+    # scan, so the cost follows what arrived, not the history.
+    id_list = ", ".join(str(int(i)) for i in pending) or "null"
     con.execute(
-        """
+        f"""
         create or replace table validation__pending_observations as
-        select resolved.*
-        from intermediate.int_observations__resolved as resolved
-        semi join raw.submissions as s
-          on s.submission_id = resolved.submission_id and s.status = 'received'
+        select * from intermediate.int_observations__resolved
+        where submission_id in ({id_list})
         """
     )
-    return con.execute("select count(*) from validation__pending_submissions").fetchone()[0]
+    return pending
 
 
 def run_suites(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, int, list[dict]]]:
@@ -122,11 +126,9 @@ def _failing_rows(con: duckdb.DuckDBPyConnection, rule: Rule, sample: list[dict]
 
 
 def validate_pending(con: duckdb.DuckDBPyConnection) -> list[Verdict]:
-    if prepare_batches(con) == 0:
+    pending = prepare_batches(con)
+    if not pending:
         return []
-    pending = [row[0] for row in con.execute(
-        "select submission_id from validation__pending_submissions"
-    ).fetchall()]
     outcome = run_suites(con)
     failures: list[tuple] = []
     for rule_id, (success, total, sample) in outcome.items():

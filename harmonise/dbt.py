@@ -6,8 +6,11 @@ marts) pays it once.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+
+import duckdb
 
 from ingest.errors import HmoError
 from ingest.settings import PROJECT_ROOT, Paths
@@ -32,8 +35,19 @@ def _release_warehouse() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
+def project_fingerprint() -> str:
+    """Changes whenever a seed, model, macro or setting of the dbt project changes."""
+    digest = hashlib.sha256()
+    for path in sorted(DBT_PROJECT.rglob("*")):
+        if path.is_file() and not {"target", "logs"} & set(path.relative_to(DBT_PROJECT).parts):
+            digest.update(str(path.relative_to(DBT_PROJECT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 class DbtProject:
     def __init__(self, paths: Paths) -> None:
+        self._warehouse = paths.warehouse
         os.environ["HMO_WAREHOUSE"] = str(paths.warehouse)
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         self._common = [
@@ -76,8 +90,31 @@ class DbtProject:
             args.append("--full-refresh")
         self._invoke(args)
 
-    def prepare_validation(self) -> None:
+    def prepare_validation(self, force: bool = False) -> bool:
+        """Seeds and the views the suites read. They depend only on the project's
+        files (views read raw rows live), so a run whose project has not changed
+        since the last one skips this dbt invocation. Returns whether it ran."""
+        fingerprint = project_fingerprint()
+        con = duckdb.connect(str(self._warehouse))
+        try:
+            con.execute("create table if not exists main.hmo_build_state (fingerprint varchar)")
+            stored = con.execute("select fingerprint from main.hmo_build_state").fetchone()
+            views = con.execute(
+                "select count(*) from duckdb_views() where schema_name = 'intermediate' "
+                "and view_name = 'int_observations__resolved'"
+            ).fetchone()[0]
+        finally:
+            con.close()
+        if not force and views and stored and stored[0] == fingerprint:
+            return False
         self.build(BEFORE_VALIDATION)
+        con = duckdb.connect(str(self._warehouse))
+        try:
+            con.execute("delete from main.hmo_build_state")
+            con.execute("insert into main.hmo_build_state values (?)", [fingerprint])
+        finally:
+            con.close()
+        return True
 
     def build_marts(self, full_refresh: bool = False) -> None:
         self.build(AFTER_VALIDATION, full_refresh=full_refresh)

@@ -93,7 +93,11 @@ def test_disagreeing_cross_sections_warn_with_c02_but_are_accepted(first_run):
 
 
 def test_same_file_twice_is_one_submission_and_a_revision_replaces_figures(first_run):
+    from harmonise.dbt import DbtProject
+
     paths, _ = first_run
+    # Nothing in the dbt project changed since the first run: its first dbt step is skipped.
+    assert DbtProject(paths).prepare_validation() is False
     drop_sample(paths, "MEX")
     revised = (
         "pais_reporte;periodo;tipo_flujo;punto_fronterizo;pais_contraparte;sexo;edad;nacionalidad;cantidad\n"

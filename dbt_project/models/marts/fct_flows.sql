@@ -21,28 +21,18 @@ classified as (
     select * from {{ ref('int_observations__classified') }}
 ),
 
-{% if is_incremental() %}
-loaded as (
-    select coalesce(max(submission_id), 0) as last_submission_id from {{ this }}
-),
-{% endif %}
-
 new_submissions as (
-    select submissions.submission_id
+    select submission_id
     from submissions
-    {% if is_incremental() %}
-    cross join loaded
-    {% endif %}
-    where submissions.status = 'accepted'
-    {% if is_incremental() %}
-      and submissions.submission_id > loaded.last_submission_id
-    {% endif %}
+    where status = 'accepted'
+      and submission_id > {{ last_loaded_submission() }}
 ),
 
 new_rows as (
     select classified.*
     from classified
     semi join new_submissions using (submission_id)
+    where classified.submission_id > {{ last_loaded_submission() }}
 ),
 
 latest_per_slice as (

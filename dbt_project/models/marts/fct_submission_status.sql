@@ -14,9 +14,8 @@ submissions as (
 ),
 
 submission_periods as (
-    select distinct submission_id, period
-    from {{ ref('int_observations__resolved') }}
-    where period is not null
+    select submission_id, period
+    from {{ ref('fct_submission_periods') }}
 ),
 
 reported as (
