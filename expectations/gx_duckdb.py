@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 from typing import Generator, Iterator, Literal, Type
 
 import duckdb
@@ -30,12 +31,51 @@ _ENGINES: dict[str, list[PersistentConnectionExecutionEngine]] = {}
 _names = itertools.count(1)
 
 
+_COUNT_WRAPPER = re.compile(
+    r"^SELECT COUNT\(\*\) as unexpected_row_count FROM \((?P<inner>.*)\) AS substituted_batch_subquery$",
+    re.DOTALL,
+)
+
+
 class PersistentConnectionExecutionEngine(SqlAlchemyExecutionEngine):
+    """Keeps one connection, and runs each raw-SQL query (GX's query metrics) once.
+
+    GX computes an UnexpectedRowsExpectation twice: `SELECT COUNT(*) FROM (q)`
+    for the count and `q` again for the sample rows. Each distinct `q` is
+    materialised once in a temporary table of this connection and both metrics
+    read that, halving the cost of every SQL-backed rule.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._materialised: dict[str, str] = {}
+
     @contextlib.contextmanager
     def get_connection(self) -> Generator[sa.Connection, None, None]:
         if self._connection is None:
             self._connection = self.engine.connect()
         yield self._connection
+
+    def _materialise(self, sql: str) -> str:
+        if sql not in self._materialised:
+            table = f"hmo_gx_result_{len(self._materialised) + 1}"
+            with self.get_connection() as connection:
+                self._execute_query_with_recovery(
+                    connection, sa.text(f"create or replace temp table {table} as {sql}")
+                )
+            self._materialised[sql] = table
+        return self._materialised[sql]
+
+    def execute_query(self, query):  # type: ignore[override]
+        if isinstance(query, sa.TextClause):
+            text = query.text
+            counted = _COUNT_WRAPPER.match(text.strip())
+            if counted:
+                table = self._materialise(counted.group("inner"))
+                query = sa.text(f"select count(*) as unexpected_row_count from {table}")
+            elif text.lstrip().lower().startswith(("select", "with")):
+                query = sa.text(f"select * from {self._materialise(text)}")
+        return super().execute_query(query)
 
 
 class LiveDuckDBDatasource(SQLDatasource):

@@ -46,9 +46,9 @@ from missing
 
 _S03 = """
 select submission_id, source_row, 'reporting_country' as column_name,
-       reporting_country_value as value, inbox_country as detail
+       coalesce(reporting_country, reporting_country_value) as value, inbox_country as detail
 from {batch}
-where reporting_country_value is distinct from inbox_country
+where coalesce(reporting_country, reporting_country_value) is distinct from inbox_country
 """
 
 _R01 = """
@@ -68,9 +68,9 @@ where {column} is null and {column}_value is not null"""
 union all
 select submission_id, source_row, column_name, null as value, null as detail
 from {batch}, (select unnest(['sex', 'age', 'nationality']) as column_name)
-where (column_name = 'sex' and sex_value is null)
-   or (column_name = 'age' and age_value is null)
-   or (column_name = 'nationality' and nationality_value is null)
+where (column_name = 'sex' and sex is null and sex_value is null)
+   or (column_name = 'age' and age is null and age_value is null)
+   or (column_name = 'nationality' and nationality is null and nationality_value is null)
 """
 
 _R03 = """
@@ -79,135 +79,164 @@ from {batch}
 where count is null and not (obs_status = 'Q' and count_value is null)
 """
 
-_R04 = """
+SLICE = ["reporting_country", "period", "flow_type", "border_point", "counterpart_country"]
+_KEY_SOURCE = {
+    "period": "coalesce(period::varchar, period_value)",
+    "flow_type": "coalesce(flow_type, flow_type_value)", "border_point": "border_point",
+    "counterpart_country": "coalesce(counterpart_country, counterpart_country_value)",
+    "sex": "coalesce(sex, sex_value)", "age": "coalesce(age, age_value)",
+    "nationality": "coalesce(nationality, nationality_value)",
+}
+
+# Grouping on the key and joining back costs one hash aggregate; a window over
+# the whole batch would sort it.
+_R04 = f"""
 with keyed as (
     select submission_id, source_row,
-           count(*) over (
-               partition by submission_id, period_value, flow_type_value, border_point,
-                            coalesce(counterpart_country, counterpart_country_value),
-                            coalesce(sex, sex_value), coalesce(age, age_value),
-                            coalesce(nationality, nationality_value)
-           ) as copies,
-           min(source_row) over (
-               partition by submission_id, period_value, flow_type_value, border_point,
-                            coalesce(counterpart_country, counterpart_country_value),
-                            coalesce(sex, sex_value), coalesce(age, age_value),
-                            coalesce(nationality, nationality_value)
-           ) as first_row
-    from {batch}
+           {", ".join(f"{expr} as {name}" for name, expr in _KEY_SOURCE.items())}
+    from {{batch}}
+),
+repeated as (
+    select submission_id, {", ".join(_KEY_SOURCE)}, min(source_row) as first_row
+    from keyed
+    group by all
+    having count(*) > 1
 )
-select submission_id, source_row, 'key' as column_name, null as value,
-       'same key as row ' || first_row as detail
+select keyed.submission_id, keyed.source_row, 'key' as column_name, null as value,
+       'same key as row ' || repeated.first_row as detail
 from keyed
-where copies > 1 and source_row <> first_row
+join repeated using (submission_id, {", ".join(_KEY_SOURCE)})
+where keyed.source_row <> repeated.first_row
 """
+
+_CHECKABLE = f"""
+obs as (
+    select submission_id, source_row, count, {", ".join(SLICE)}, sex, age, nationality
+    from {{batch}}
+    where period is not null and sex is not null and age is not null
+      and nationality is not null and counterpart_country is not null
+      and reporting_country is not null
+)"""
+
+
+def _c01_dimension(dimension: str, complete: str) -> str:
+    """Parts of one dimension against their `_T` with every other column equal."""
+    others = [c for c in [*SLICE, "sex", "age", "nationality"] if c != dimension]
+    on = ", ".join(["submission_id", *others])
+    return f"""
+{dimension}_totals as (
+    select * from obs where {dimension} = '_T'
+),
+{dimension}_parts as (
+    select submission_id, {", ".join(others)}, sum(count) as parts_sum,
+           bool_and(count is not null) as all_given, {complete} as complete
+    from obs
+    semi join {dimension}_totals using ({on})
+    where {dimension} <> '_T'
+    group by all
+),
+{dimension}_failures as (
+    select t.submission_id, t.source_row, '{dimension}' as column_name,
+           t.count::varchar as value, p.parts_sum::varchar as detail, p.all_given, p.complete,
+           p.parts_sum, t.count as total
+    from {dimension}_parts as p
+    join {dimension}_totals as t using ({on})
+)"""
+
+
+_AGE_OTHERS = [*SLICE, "sex", "nationality"]
 
 # Each row is a part of its parent in each dimension (sex and nationality: `_T`;
 # age: its node in the CL_AGE tree). Parts must add up to a given parent when
 # they are complete (F and M; every child age band; a nationality list closed by
-# `_O`), and may never exceed it.
-_C01 = """
-with obs as (
-    select submission_id, source_row, count, sex, age, nationality,
-           concat_ws('|', reporting_country, period, flow_type, border_point,
-                     counterpart_country) as slice
-    from {batch}
-    where period is not null and sex is not null and age is not null
-      and nationality is not null and counterpart_country is not null
-),
-views as (
-    select submission_id, source_row, count, 'sex' as dimension, sex as code,
-           '_T' as parent, slice || '|' || age || '|' || nationality as context
-    from obs
-    union all
-    select submission_id, source_row, count, 'nationality', nationality, '_T',
-           slice || '|' || sex || '|' || age
-    from obs
-    union all
-    select obs.submission_id, obs.source_row, obs.count, 'age', obs.age, cl_age.parent,
-           slice || '|' || sex || '|' || nationality
-    from obs
-    join seeds.cl_age as cl_age on cl_age.code = obs.age
-),
+# `_O`), and may never exceed it. Suppressed parts make a total uncheckable.
+_C01 = f"""
+with {_CHECKABLE},
+{_c01_dimension("sex", "bool_or(sex = 'F') and bool_or(sex = 'M')")},
+{_c01_dimension("nationality", "bool_or(nationality = '_O')")},
 age_children as (
-    select parent, count(*) as expected
+    select parent, count(*) filter (where code <> '_U') as expected
     from seeds.cl_age
-    where parent is not null and code <> '_U'
+    where parent is not null
     group by parent
 ),
-parts as (
-    select submission_id, dimension, context, parent,
-           sum(count) as parts_sum,
-           bool_and(count is not null) as all_given,
-           case dimension
-               when 'sex' then bool_or(code = 'F') and bool_or(code = 'M')
-               when 'nationality' then bool_or(code = '_O')
-               else count(distinct code) filter (where code <> '_U')
-                    = max(age_children.expected)
-           end as complete
-    from views
-    left join age_children using (parent)
-    where code <> '_T'
-    group by submission_id, dimension, context, parent
+age_parts as (
+    select obs.submission_id, {", ".join(f"obs.{c}" for c in _AGE_OTHERS)}, cl_age.parent as age,
+           sum(obs.count) as parts_sum, bool_and(obs.count is not null) as all_given,
+           count(distinct obs.age) filter (where obs.age <> '_U') = any_value(age_children.expected)
+               as complete
+    from obs
+    join seeds.cl_age as cl_age on cl_age.code = obs.age and cl_age.parent is not null
+    join age_children on age_children.parent = cl_age.parent
+    semi join obs as totals
+      on totals.submission_id = obs.submission_id and totals.age = cl_age.parent
+     and {" and ".join(f"totals.{c} = obs.{c}" for c in _AGE_OTHERS)}
+    group by all
+),
+age_failures as (
+    select t.submission_id, t.source_row, 'age' as column_name,
+           t.count::varchar as value, p.parts_sum::varchar as detail, p.all_given, p.complete,
+           p.parts_sum, t.count as total
+    from age_parts as p
+    join obs as t using (submission_id, {", ".join(_AGE_OTHERS)}, age)
+),
+failures as (
+    select * from sex_failures
+    union all select * from nationality_failures
+    union all select * from age_failures
 )
-select totals.submission_id, totals.source_row, totals.dimension as column_name,
-       totals.count::varchar as value, parts.parts_sum::varchar as detail
-from parts
-join views as totals
-  on totals.submission_id = parts.submission_id
- and totals.dimension = parts.dimension
- and totals.context = parts.context
- and totals.code = parts.parent
-where parts.all_given and totals.count is not null
-  and ((parts.complete and parts.parts_sum <> totals.count) or parts.parts_sum > totals.count)
+select submission_id, source_row, column_name, value, detail
+from failures
+where all_given and total is not null
+  and ((complete and parts_sum <> total) or parts_sum > total)
 """
 
 # A cross-section is the set of rows sharing which of sex and nationality are
 # `_T`; its grand total sums, for each sex and nationality, the finest age bands
 # given. Cross-sections of one slice must agree.
-_C02 = """
-with obs as (
-    select submission_id, source_row, count, age, sex, nationality,
-           concat_ws('|', reporting_country, period, flow_type, border_point,
-                     counterpart_country) as slice,
+_C02 = f"""
+with {_CHECKABLE},
+counted as (
+    select *,
            case when sex = '_T' and nationality = '_T' then 'age'
                 when sex = '_T' then 'nationality'
                 when nationality = '_T' then 'sex'
                 else 'sex x nationality' end as cross_section
-    from {batch}
-    where period is not null and sex is not null and age is not null
-      and nationality is not null and counterpart_country is not null and count is not null
+    from obs
+    where count is not null
 ),
 ancestors as (
     select code, unnest(string_split(trim(path, '/'), '/')) as ancestor
     from seeds.cl_age
 ),
 covered as (  -- age bands that have a narrower band beside them
-    select distinct obs.submission_id, obs.slice, obs.sex, obs.nationality, ancestors.ancestor as age
-    from obs
-    join ancestors on ancestors.code = obs.age and ancestors.ancestor <> obs.age
+    select distinct counted.submission_id, {", ".join(f"counted.{c}" for c in SLICE)},
+           counted.sex, counted.nationality, ancestors.ancestor as age
+    from counted
+    join ancestors on ancestors.code = counted.age and ancestors.ancestor <> counted.age
 ),
 finest as (
-    select obs.*
-    from obs
-    anti join covered using (submission_id, slice, sex, nationality, age)
+    select counted.*
+    from counted
+    anti join covered using (submission_id, {", ".join(SLICE)}, sex, nationality, age)
 ),
 totals as (
-    select submission_id, slice, cross_section, sum(count) as total,
+    select submission_id, {", ".join(SLICE)}, cross_section, sum(count) as total,
            min(source_row) as first_row
     from finest
-    group by submission_id, slice, cross_section
+    group by all
 ),
 disagreeing as (
-    select submission_id, slice
+    select submission_id, {", ".join(SLICE)}
     from totals
-    group by submission_id, slice
+    group by all
     having count(distinct total) > 1
 )
-select t.submission_id, t.first_row as source_row, 'count' as column_name,
-       t.total::varchar as value, t.cross_section || ' | ' || t.slice as detail
-from totals as t
-semi join disagreeing as d on d.submission_id = t.submission_id and d.slice = t.slice
+select totals.submission_id, totals.first_row as source_row, 'count' as column_name,
+       totals.total::varchar as value,
+       totals.cross_section || ' | ' || concat_ws(' ', {", ".join(f"totals.{c}" for c in SLICE)}) as detail
+from totals
+semi join disagreeing using (submission_id, {", ".join(SLICE)})
 """
 
 RULES: list[Rule] = [

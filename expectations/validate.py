@@ -43,10 +43,18 @@ def prepare_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
     # Literal ids, not a join: DuckDB pushes them through the views to the raw
     # scan, so the cost follows what arrived, not the history.
     id_list = ", ".join(str(int(i)) for i in pending) or "null"
+    # A source value is kept only where it did not resolve: that is all the
+    # rules report, and mostly-empty columns cost nothing to write.
+    kept = ", ".join(
+        f"{code}, case when {code} is null then {code}_value end as {code}_value"
+        for code in ("reporting_country", "period", "flow_type", "counterpart_country",
+                     "sex", "age", "nationality", "count", "obs_status")
+    )
     con.execute(
         f"""
         create or replace table validation__pending_observations as
-        select * from intermediate.int_observations__resolved
+        select submission_id, source_row, inbox_country, border_point, {kept}
+        from intermediate.int_observations__resolved
         where submission_id in ({id_list})
         """
     )

@@ -183,10 +183,14 @@ def load_file(
         if mapping.missing:
             return outcome
         try:
+            # row_number() over () follows the file only while insertion order is kept.
+            con.execute("set preserve_insertion_order = true")
             con.execute(f"insert into raw.observations select {int(submission_id)}, * from ({mapping.sql})")
         except duckdb.Error as exc:
             outcome.read_error = f"not a well-formed table: {str(exc).splitlines()[0]}"
             return outcome
+        finally:
+            con.execute("set preserve_insertion_order = false")
         outcome.data_rows = con.execute(
             "select count(*) from raw.observations where submission_id = ?", [submission_id]
         ).fetchone()[0]

@@ -70,6 +70,9 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise WarehouseBusy(
             f"the warehouse {path} is in use by another process ({exc}); try again when it ends"
         ) from exc
+    # Order matters only where rows are numbered (ingest turns it on there);
+    # elsewhere dropping it roughly halves time and memory of big statements.
+    con.execute("set preserve_insertion_order = false")
     if not read_only:
         con.execute(RAW_DDL)
     return con

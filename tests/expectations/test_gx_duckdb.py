@@ -32,3 +32,22 @@ def test_unexpected_rows_run_inside_duckdb_and_release_the_file(tmp_path):
     assert con.execute("select count(*) from t").fetchone() == (1000,)
     con.close()
     duckdb.connect(str(path), read_only=True).close()
+
+
+def test_each_unexpected_rows_query_runs_once_for_count_and_sample(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create table t as select range as id from range(50)")
+    con.execute("create sequence executions")
+    with live_connection(con) as name:
+        context = gx.get_context(mode="ephemeral")
+        datasource = context.data_sources.add_hmo_duckdb(name="w", connection_string=name)
+        batch = datasource.add_table_asset(name="t", table_name="t").add_batch_definition_whole_table("all")
+        suite = context.suites.add(gx.ExpectationSuite(name="s"))
+        # nextval() counts how many rows the query produced, over all its executions.
+        suite.add_expectation(gx.expectations.UnexpectedRowsExpectation(
+            unexpected_rows_query="select id, nextval('executions') as n from {batch} where id < 5"))
+        result = context.validation_definitions.add(
+            gx.ValidationDefinition(name="v", data=batch, suite=suite)).run(result_format="COMPLETE").results[0]
+    assert result.result["observed_value"] == 5
+    assert len(result.result["details"]["unexpected_rows"]) == 5
+    assert con.execute("select nextval('executions')").fetchone() == (6,)
