@@ -4,6 +4,7 @@ One process writes (the pipeline); everybody else opens it read-only.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -60,6 +61,10 @@ create table if not exists raw.rule_failures (
 """
 
 
+def memory_limit() -> str:
+    return os.environ.get("HMO_MEMORY_LIMIT", "1536MB")
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; the writer also makes sure the raw layer exists."""
     if read_only and not path.exists():
@@ -73,6 +78,9 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     # Order matters only where rows are numbered (ingest turns it on there);
     # elsewhere dropping it roughly halves time and memory of big statements.
     con.execute("set preserve_insertion_order = false")
+    # Big statements spill to disk beyond this, so a 10M-row submission fits a
+    # small machine beside dbt and Great Expectations.
+    con.execute(f"set memory_limit = '{memory_limit()}'")
     if not read_only:
         con.execute(RAW_DDL)
     return con
