@@ -166,11 +166,14 @@ def load_file(
         if utf8 != text:
             scratch.append(utf8)
         columns = {f"c{i}": "varchar" for i in range(len(layout.header))}
+        # Rows are numbered as read. A sequential read streams straight into
+        # row_number(); a parallel one must be reordered first, which measured
+        # 2.5x slower and held the whole file in memory (docs/benchmarks.md).
         relation = (
             f"(select row_number() over () + {layout.header_line} as source_row, * "
             f"from read_csv({_sql_text(str(utf8))}, header = false, skip = {layout.header_line}, "
             f"delim = {_sql_text(layout.delimiter)}, quote = '\"', escape = '\"', columns = {columns!r}, "
-            f"null_padding = true, strict_mode = true, auto_detect = false))"
+            f"null_padding = true, strict_mode = true, auto_detect = false, parallel = false))"
         )
         mapping = transform.plan(chosen, layout.header, country, relation)
         outcome.missing_columns = mapping.missing
