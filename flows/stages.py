@@ -35,6 +35,8 @@ class RunSummary:
                            f"[same bytes as submission {received.duplicate_of}]")
         for item, error in self.ingested.failed:
             out.append(f"NOT READ  {item.country}/{item.path.name}: {error} (left in the inbox)")
+        for path in self.ingested.misplaced:
+            out.append(f"NOT READ  {path}: not in a country folder inbox/<ISO3>/ (left in place)")
         if not out:
             out.append("no new files in the inbox")
         if self.receipts:

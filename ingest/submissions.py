@@ -61,12 +61,23 @@ def discover(paths: Paths) -> list[InboxFile]:
     if not paths.inbox.exists():
         return found
     for folder in sorted(paths.inbox.iterdir()):
-        if not folder.is_dir() or not _ISO3.match(folder.name):
+        if not folder.is_dir() or not _ISO3.match(folder.name.upper()):
             continue
         for path in folder.iterdir():
             if path.is_file() and not _IGNORED_NAMES.search(path.name):
-                found.append(InboxFile(folder.name, path))
+                found.append(InboxFile(folder.name.upper(), path))
     return sorted(found, key=lambda f: (f.path.stat().st_mtime, f.country, f.path.name))
+
+
+def misplaced(paths: Paths) -> list[Path]:
+    """Files the pipeline cannot attribute to a country: left where they are, and reported."""
+    if not paths.inbox.exists():
+        return []
+    return sorted(
+        path for path in paths.inbox.rglob("*")
+        if path.is_file() and not _IGNORED_NAMES.search(path.name)
+        and not (path.parent.parent == paths.inbox and _ISO3.match(path.parent.name.upper()))
+    )
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
@@ -244,6 +255,7 @@ def _read_layout(
 class IngestSummary:
     received: list[Received] = field(default_factory=list)
     failed: list[tuple[InboxFile, str]] = field(default_factory=list)
+    misplaced: list[Path] = field(default_factory=list)
 
 
 def ingest_inbox(con: duckdb.DuckDBPyConnection, paths: Paths) -> IngestSummary:
@@ -258,4 +270,5 @@ def ingest_inbox(con: duckdb.DuckDBPyConnection, paths: Paths) -> IngestSummary:
         except (OSError, duckdb.Error) as exc:
             # The file stays in the inbox for the next run; the error is reported.
             summary.failed.append((item, f"{type(exc).__name__}: {exc}"))
+    summary.misplaced = misplaced(paths)
     return summary

@@ -72,12 +72,23 @@ def test_a_half_loaded_submission_is_forgotten_and_its_file_read_again(paths):
     assert con.execute("select count(*) from raw.observations where submission_id = 99").fetchone()[0] == 0
 
 
-def test_files_outside_country_folders_and_partial_uploads_are_left_alone(paths):
+def test_files_outside_country_folders_are_reported_and_partial_uploads_left_alone(paths):
     drop(paths, "PAN", "upload.csv.part", "x")
     drop(paths, "PAN", "~$open.xlsx", "x")
     (paths.inbox / "notes.txt").write_text("x")
     drop(paths, "panama", "f.csv", "x")
     assert discover(paths) == []
+    con = connect(paths.warehouse)
+    summary = ingest_inbox(con, paths)
+    assert [p.name for p in summary.misplaced] == ["notes.txt", "f.csv"]
+    assert (paths.inbox / "notes.txt").exists()
+
+
+def test_a_lower_case_country_folder_is_read_as_the_country(paths):
+    drop_sample(paths, "PAN")
+    (paths.inbox / "PAN").rename(paths.inbox / "pan")
+    [item] = discover(paths)
+    assert item.country == "PAN"
 
 
 def test_an_xlsx_workbook_loads_from_its_first_sheet(paths):
