@@ -15,7 +15,6 @@ BATCH_TABLES = {
 }
 # In the main schema: SQLAlchemy's inspector sees DuckDB schemas as
 # "<catalog>.<schema>", which GX's table assets cannot name.
-GX_SAMPLE_LIMIT = 200  # great_expectations.constants.MAX_RESULT_RECORDS
 
 
 @dataclass
@@ -118,19 +117,27 @@ def _raise_if_broken(rule_id: str, exception_info: dict | None) -> None:
             raise RuleFailedToRun(f"rule {rule_id} could not run: {entry.get('exception_message')}")
 
 
-def _failing_rows(con: duckdb.DuckDBPyConnection, rule: Rule, sample: list[dict], total: int) -> list[tuple]:
-    if total <= len(sample):
-        rows = sample
-    else:
-        query = rule.sql.replace("{batch}", BATCH_TABLES[rule.target])
-        cursor = con.execute(query)
-        names = [d[0] for d in cursor.description]
-        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
-    return [
-        (r["submission_id"], rule.rule_id, rule.severity, r["source_row"], r["column_name"],
-         None if r["value"] is None else str(r["value"]), None if r["detail"] is None else str(r["detail"]))
-        for r in rows
-    ]
+def _record_failures(con: duckdb.DuckDBPyConnection, rule: Rule, sample: list[dict], total: int) -> None:
+    """GX returns at most 200 rows; past that, the rule's own SQL writes every row in DuckDB."""
+    if total > len(sample):
+        con.execute(
+            f"""
+            insert into raw.rule_failures
+            select submission_id, '{rule.rule_id}', '{rule.severity}', source_row, column_name,
+                   value::varchar, detail::varchar
+            from ({rule.sql.replace("{batch}", BATCH_TABLES[rule.target])})
+            """
+        )
+        return
+    con.executemany(
+        "insert into raw.rule_failures values (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r["submission_id"], rule.rule_id, rule.severity, r["source_row"], r["column_name"],
+             None if r["value"] is None else str(r["value"]),
+             None if r["detail"] is None else str(r["detail"]))
+            for r in sample
+        ],
+    )
 
 
 def validate_pending(con: duckdb.DuckDBPyConnection) -> list[Verdict]:
@@ -138,23 +145,28 @@ def validate_pending(con: duckdb.DuckDBPyConnection) -> list[Verdict]:
     if not pending:
         return []
     outcome = run_suites(con)
-    failures: list[tuple] = []
-    for rule_id, (success, total, sample) in outcome.items():
-        if not success:
-            failures.extend(_failing_rows(con, RULES_BY_ID[rule_id], sample, total))
-    if failures:
-        con.executemany("insert into raw.rule_failures values (?, ?, ?, ?, ?, ?, ?)", failures)
-    con.execute(
-        """
-        update raw.submissions as s
-        set status = case when exists (
-                select 1 from raw.rule_failures f
-                where f.submission_id = s.submission_id and f.severity = 'error')
-            then 'rejected' else 'accepted' end,
-            decided_at = current_timestamp
-        where status = 'received'
-        """
-    )
+    # Failures and verdicts land together or not at all: a crash in between
+    # leaves the submissions pending, to be validated again from scratch.
+    con.execute("begin transaction")
+    try:
+        for rule_id, (success, total, sample) in outcome.items():
+            if not success:
+                _record_failures(con, RULES_BY_ID[rule_id], sample, total)
+        con.execute(
+            """
+            update raw.submissions as s
+            set status = case when exists (
+                    select 1 from raw.rule_failures f
+                    where f.submission_id = s.submission_id and f.severity = 'error')
+                then 'rejected' else 'accepted' end,
+                decided_at = current_timestamp
+            where status = 'received'
+            """
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
     return verdicts(con, pending)
 
 

@@ -125,3 +125,25 @@ def test_r03_allows_an_empty_count_only_when_suppressed(con):
 def test_s03_row_country_must_match_the_folder(con):
     batch(con, ["CRI,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A"])
     assert failing(con, "S03") == [(2, "reporting_country", "CRI")]
+
+
+def test_every_failing_row_is_recorded_past_the_gx_sample(paths):
+    """A file with 500 bad counts gets 500 problems in its receipt, not GX's 200."""
+    from conftest import STANDARD_HEADER, drop
+    from expectations.validate import validate_pending
+    from harmonise.dbt import DbtProject
+    from ingest.submissions import ingest_inbox
+    from ingest.warehouse import connect
+
+    rows = [f"PAN,2024-01,ENTRY,_T,_T,_T,_T,Nowhere {i:03d},-{i},A" for i in range(500)]
+    drop(paths, "PAN", "many.csv", STANDARD_HEADER + "\n" + "\n".join(rows) + "\n")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    con.close()
+    DbtProject(paths).prepare_validation()
+    con = connect(paths.warehouse)
+    [verdict] = validate_pending(con)
+    assert verdict.status == "rejected"
+    counts = dict(con.execute("select rule_id, count(*) from raw.rule_failures group by 1").fetchall())
+    assert counts["R02"] == 500
+    assert counts["R03"] == 500
