@@ -175,8 +175,8 @@ def parse_profile(path: Path) -> Profile:
     return profile
 
 
-def load_profiles(directory: Path = PROFILES_DIR) -> list[Profile]:
-    return [parse_profile(path) for path in sorted(directory.glob("*.yml"))]
+def load_profiles(directory: Path | None = None) -> list[Profile]:
+    return [parse_profile(path) for path in sorted((directory or PROFILES_DIR).glob("*.yml"))]
 
 
 def standard_score(header: list[str]) -> float:

@@ -107,9 +107,10 @@ def plan(profile: Profile, header: list[str], country: str, source: str) -> Plan
         raw_count = f"(case when {exprs['count']} in ({markers}) then null else {raw_count} end)"
     exprs["count"] = raw_count
 
+    # A drop rule whose column the file lacks has nothing to drop.
     drop = " and ".join(
-        f"not coalesce(regexp_matches({column(name, 'drop_rows')}, {_quote(pattern)}), false)"
-        for name, pattern in profile.drop_rows
+        f"not coalesce(regexp_matches(c{positions[normalise_name(name)]}, {_quote(pattern)}), false)"
+        for name, pattern in profile.drop_rows if normalise_name(name) in positions
     ) or "true"
     every_cell = ", ".join(f"c{i}" for i in range(len(header))) or "null"
 

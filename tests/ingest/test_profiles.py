@@ -105,3 +105,34 @@ def test_the_standard_layout_wins_unless_a_profile_fits_better():
     # Matched by its file name, a profile still applies when a column was renamed.
     renamed = [h if h != "Citizenship" else "Nationality" for h in cbp_header]
     assert choose([(STANDARD, renamed), (cbp, renamed)], "nationwide-encounters-fy26.csv") is cbp
+
+
+NOTES_AND_FOOTERS = """
+name: with-notes
+country: PAN
+read:
+  skip_lines: 2
+  drop_rows: [{column: Año, matches: "^(Fuente|Nota|Año)"}]
+period: {year: Año, month: Mes}
+columns: {nationality: Nacionalidad, count: Total}
+constants: {flow_type: ENTRY, sex: _T, age: _T}
+"""
+
+
+def test_title_lines_repeated_headers_and_footers_are_left_out(tmp_path, paths, monkeypatch):
+    from conftest import drop
+    from ingest.submissions import ingest_inbox
+    from ingest.warehouse import connect
+
+    profile_dir = tmp_path / "profiles"
+    profile_dir.mkdir()
+    (profile_dir / "PAN-notes.yml").write_text(NOTES_AND_FOOTERS, encoding="utf-8")
+    monkeypatch.setattr("ingest.profiles.PROFILES_DIR", profile_dir)
+    drop(paths, "PAN", "entradas.csv",
+         "Cuadro 3. Entradas\n\nAño;Mes;Nacionalidad;Total\n2024;Enero;Perú;5\n"
+         "Año;Mes;Nacionalidad;Total\n2024;Febrero;Haití;7\nFuente: Migración\n")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    rows = con.execute("select source_row, period, nationality, count from raw.observations order by 1").fetchall()
+    assert rows == [(4, "2024-01", "Perú", "5"), (6, "2024-02", "Haití", "7")]
+    assert con.execute("select profile from raw.submissions").fetchone() == ("with-notes",)
