@@ -7,23 +7,28 @@ import great_expectations as gx
 from expectations.gx_duckdb import live_connection
 
 
-def test_unexpected_rows_run_inside_duckdb_and_release_the_file(tmp_path):
-    path = tmp_path / "w.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("create table t as select range as id, case when range % 100 = 0 then -1 else 1 end as v "
-                "from range(1000)")
+def validate(con, *expectations):
     with live_connection(con) as name:
         context = gx.get_context(mode="ephemeral")
         datasource = context.data_sources.add_hmo_duckdb(name="w", connection_string=name)
         batch = datasource.add_table_asset(name="t", table_name="t").add_batch_definition_whole_table("all")
         suite = context.suites.add(gx.ExpectationSuite(name="s"))
-        suite.add_expectation(gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query="select id from {batch} where v < 0"))
-        suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(column="id", min_value=0))
-        results = context.validation_definitions.add(
-            gx.ValidationDefinition(name="v", data=batch, suite=suite)).run(result_format="COMPLETE")
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        return context.validation_definitions.add(
+            gx.ValidationDefinition(name="v", data=batch, suite=suite)).run(result_format="COMPLETE").results
 
-    unexpected, between = results.results
+
+def test_unexpected_rows_run_inside_duckdb_and_release_the_file(tmp_path):
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create table t as select range as id, case when range % 100 = 0 then -1 else 1 end as v "
+                "from range(1000)")
+    unexpected, between = validate(
+        con,
+        gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query="select id from {batch} where v < 0"),
+        gx.expectations.ExpectColumnValuesToBeBetween(column="id", min_value=0),
+    )
     assert unexpected.success is False
     assert unexpected.result["observed_value"] == 10
     assert sorted(r["id"] for r in unexpected.result["details"]["unexpected_rows"]) == list(range(0, 1000, 100))
@@ -38,16 +43,9 @@ def test_each_unexpected_rows_query_runs_once_for_count_and_sample(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("create table t as select range as id from range(50)")
     con.execute("create sequence executions")
-    with live_connection(con) as name:
-        context = gx.get_context(mode="ephemeral")
-        datasource = context.data_sources.add_hmo_duckdb(name="w", connection_string=name)
-        batch = datasource.add_table_asset(name="t", table_name="t").add_batch_definition_whole_table("all")
-        suite = context.suites.add(gx.ExpectationSuite(name="s"))
-        # nextval() counts how many rows the query produced, over all its executions.
-        suite.add_expectation(gx.expectations.UnexpectedRowsExpectation(
-            unexpected_rows_query="select id, nextval('executions') as n from {batch} where id < 5"))
-        result = context.validation_definitions.add(
-            gx.ValidationDefinition(name="v", data=batch, suite=suite)).run(result_format="COMPLETE").results[0]
+    # nextval() counts how many rows the query produced, over all its executions.
+    [result] = validate(con, gx.expectations.UnexpectedRowsExpectation(
+        unexpected_rows_query="select id, nextval('executions') as n from {batch} where id < 5"))
     assert result.result["observed_value"] == 5
     assert len(result.result["details"]["unexpected_rows"]) == 5
     assert con.execute("select nextval('executions')").fetchone() == (6,)
