@@ -62,7 +62,7 @@ create table if not exists raw.rule_failures (
 
 
 def memory_limit() -> str:
-    return os.environ.get("HMO_MEMORY_LIMIT", "1536MB")
+    return os.environ.get("HMO_MEMORY_LIMIT", "1GB")
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
