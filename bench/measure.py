@@ -1,0 +1,297 @@
+"""The measured side of the benchmark: one stage, run in a fresh process.
+
+`bench.run` starts `python -m bench.measure <stage> <json kwargs> <result.json>`
+once per measurement, so that each stage pays its own imports, starts with a
+cold DuckDB buffer pool and has its own peak RSS (the parent reads it with
+wait4).  A stage writes its timings as JSON to <result.json>; `seconds` is the
+measured figure (the work only, interpreter start-up excluded) and `parts`
+splits it.  The split is obtained by wrapping the pipeline's own functions at
+run time (nothing in the pipeline is changed); a function that has been
+renamed is simply not split out.
+
+With `"profile": "<path>"` in the kwargs the stage also runs under
+pyinstrument (if installed) and writes its text report to <path>.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import resource
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+for _name, _value in (
+    ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
+    ("DO_NOT_TRACK", "1"),
+    ("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
+    ("GX_ANALYTICS_ENABLED", "false"),
+):
+    os.environ.setdefault(_name, _value)
+
+
+class Timer:
+    """Accumulates wall time per label (a label may be hit more than once)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, label: str) -> Iterator[None]:
+        self.parts.setdefault(label, 0.0)  # the order of the parts is the order they start in
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.parts[label] += time.perf_counter() - start
+
+    def wrap(self, owner: Any, attribute: str, label: str) -> None:
+        """Replace owner.attribute by a timed version, if it exists."""
+        original = getattr(owner, attribute, None)
+        if original is None or getattr(original, "_bench_timed", False):
+            return
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self(label):
+                return original(*args, **kwargs)
+
+        timed._bench_timed = True  # type: ignore[attr-defined]
+        setattr(owner, attribute, timed)
+
+
+def _time_dbt(timer: Timer, models: dict[str, float]) -> None:
+    """Split dbt into parse and build, and keep each model's own execution time."""
+    try:
+        from dbt.cli.main import dbtRunner
+    except ImportError:  # pragma: no cover
+        return
+    from harmonise.dbt import DbtProject
+
+    timer.wrap(DbtProject, "prepare_validation", "dbt: prepare_validation (seeds + views)")
+    timer.wrap(DbtProject, "build_marts", "dbt: build_marts")
+    original = dbtRunner.invoke
+    if getattr(original, "_bench_timed", False):
+        return
+
+    def invoke(self: Any, args: list[str], **kwargs: Any) -> Any:
+        if args and args[0] == "parse":
+            with timer("dbt: parse (inside the first dbt call)"):
+                result = original(self, args, **kwargs)
+        else:
+            result = original(self, args, **kwargs)
+        for node in getattr(getattr(result, "result", None), "results", None) or []:
+            name = getattr(getattr(node, "node", None), "name", None)
+            seconds = getattr(node, "execution_time", None)
+            if name and seconds is not None:
+                models[name] = models.get(name, 0.0) + float(seconds)
+        return result
+
+    invoke._bench_timed = True  # type: ignore[attr-defined]
+    dbtRunner.invoke = invoke
+
+
+def _count(database: Path, sql: str) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def stage_ingest(root: str) -> dict:
+    """`ingest.submissions.ingest_inbox` on whatever waits in root/inbox."""
+    from ingest.settings import Paths
+    from ingest.submissions import ingest_inbox
+    from ingest.warehouse import connect
+
+    paths = Paths(Path(root))
+    timer = Timer()
+    import ingest.sniff as sniff_module
+    import ingest.submissions as submissions
+
+    timer.wrap(submissions, "sha256_of", "ingest_inbox: sha256_of")
+    timer.wrap(submissions, "_archive", "ingest_inbox: _archive (copy + fsync)")
+    timer.wrap(submissions, "detect_encoding", "ingest_inbox: detect_encoding")
+    timer.wrap(sniff_module, "detect_encoding", "ingest_inbox: detect_encoding")
+    timer.wrap(submissions, "to_utf8", "ingest_inbox: to_utf8")
+    timer.wrap(submissions, "load_file", "ingest_inbox: load_file (sniff + read_csv insert)")
+    timer.wrap(submissions, "load_text", "ingest_inbox: load_text (sniff + read_csv insert)")
+    start = time.perf_counter()
+    with timer("connect"):
+        con = connect(paths.warehouse)
+    try:
+        with timer("ingest_inbox"):
+            summary = ingest_inbox(con, paths)
+    finally:
+        with timer("close (checkpoint)"):
+            con.close()
+    seconds = time.perf_counter() - start
+    failed = [f"{item.path.name}: {error}" for item, error in summary.failed]
+    rows = _count(paths.warehouse, "select count(*) from raw.observations")
+    return {"seconds": seconds, "parts": timer.parts, "rows": rows, "failed": failed}
+
+
+def stage_ingest_baseline(database: str, csv: str) -> dict:
+    """DuckDB's own fastest load of the same file, into a fresh database file."""
+    import duckdb
+
+    timer = Timer()
+    start = time.perf_counter()
+    con = duckdb.connect(database)
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        with timer("create table as read_csv(all_varchar)"):
+            con.execute("CREATE TABLE t AS SELECT * FROM read_csv(?, all_varchar = true)", [csv])
+    finally:
+        with timer("close (checkpoint)"):
+            con.close()
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "parts": timer.parts, "rows": _count(Path(database), "select count(*) from t")}
+
+
+def stage_validate(root: str) -> dict:
+    """`flows.stages.validate(paths, DbtProject(paths))`, split into dbt and the suites."""
+    import expectations.validate as validate_module
+    import flows.stages as stages
+    from harmonise.dbt import DbtProject
+    from ingest.settings import Paths
+
+    paths = Paths(Path(root))
+    timer = Timer()
+    models: dict[str, float] = {}
+    timer.wrap(stages, "validate_pending", "validate_pending (total)")
+    timer.wrap(validate_module, "prepare_batches", "validate_pending: prepare_batches")
+    timer.wrap(validate_module, "run_suites", "validate_pending: run_suites (GX)")
+    timer.wrap(validate_module, "_failing_rows", "validate_pending: _failing_rows")
+    start = time.perf_counter()
+    with timer("import dbt (the pipeline imports it in its first dbt call)"):
+        _time_dbt(timer, models)
+    dbt = DbtProject(paths)
+    verdicts = stages.validate(paths, dbt)
+    seconds = time.perf_counter() - start
+    total = timer.parts.get("validate_pending (total)")
+    if total is not None:
+        known = sum(v for k, v in timer.parts.items() if k.startswith("validate_pending:"))
+        timer.parts["validate_pending: rest (connect, verdicts, update)"] = total - known
+    return {
+        "seconds": seconds,
+        "parts": timer.parts,
+        "dbt_models": models,
+        "statuses": dict(Counter(v.status for v in verdicts)),
+    }
+
+
+def stage_validate_baseline(root: str) -> dict:
+    """The same checks as plain DuckDB SQL: prepare_batches, then each rule's query."""
+    import duckdb
+
+    from expectations.rules import RULES
+    from expectations.validate import BATCH_TABLES, prepare_batches
+
+    database = Path(root) / "warehouse.duckdb"
+    timer = Timer()
+    failing: dict[str, int] = {}
+    start = time.perf_counter()
+    con = duckdb.connect(str(database))
+    # The pipeline's own memory limit (if it sets one), so that both sides work under the same cap.
+    import ingest.warehouse as warehouse
+
+    limit = warehouse.memory_limit() if callable(getattr(warehouse, "memory_limit", None)) else None
+    if limit:
+        con.execute(f"set memory_limit = '{limit}'")
+    try:
+        with timer("prepare_batches"):
+            pending = prepare_batches(con)  # a count, or (since) the list of pending ids
+        if isinstance(pending, (list, tuple, set)):
+            pending = len(pending)
+        for rule in RULES:
+            sql = rule.sql.replace("{batch}", BATCH_TABLES[rule.target])
+            with timer(f"rule {rule.rule_id}"):
+                failing[rule.rule_id] = len(con.execute(sql).fetchall())
+    finally:
+        with timer("close"):
+            con.close()
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "parts": timer.parts, "pending": pending, "failing": failing,
+            "memory_limit": limit}
+
+
+def stage_pipeline(root: str) -> dict:
+    """The stages of `hmo run` called in order, without Prefect (flows.stages)."""
+    import flows.stages as stages
+    from harmonise.dbt import DbtProject
+    from ingest.settings import Paths
+
+    paths = Paths(Path(root))
+    timer = Timer()
+    models: dict[str, float] = {}
+    timer.wrap(stages, "validate_pending", "validate: validate_pending")
+    start = time.perf_counter()
+    with timer("import dbt (the pipeline imports it in its first dbt call)"):
+        _time_dbt(timer, models)
+    with timer("ingest"):
+        ingested = stages.ingest(paths)
+    dbt = DbtProject(paths)
+    with timer("validate"):
+        verdicts = stages.validate(paths, dbt)
+    with timer("receipts"):
+        stages.answer(paths, ingested, verdicts)
+    with timer("build"):
+        stages.build(paths, dbt)
+    with timer("report"):
+        stages.report(paths)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "parts": timer.parts,
+        "dbt_models": models,
+        "statuses": dict(Counter(v.status for v in verdicts)),
+        "failed": [f"{item.path.name}: {error}" for item, error in ingested.failed],
+    }
+
+
+STAGES: dict[str, Callable[..., dict]] = {
+    "ingest": stage_ingest,
+    "ingest_baseline": stage_ingest_baseline,
+    "validate": stage_validate,
+    "validate_baseline": stage_validate_baseline,
+    "pipeline": stage_pipeline,
+}
+
+
+def main(argv: list[str]) -> int:
+    stage, kwargs_json, result_path = argv
+    kwargs = json.loads(kwargs_json)
+    profile_path = kwargs.pop("profile", None)
+    profiler = None
+    if profile_path:
+        try:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.005)
+            profiler.start()
+        except ImportError:
+            Path(profile_path).write_text("pyinstrument is not installed\n")
+    try:
+        result = STAGES[stage](**kwargs)
+    finally:
+        if profiler is not None:
+            profiler.stop()
+            Path(profile_path).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    result["self_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(result_path).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

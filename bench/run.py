@@ -1,0 +1,964 @@
+"""Measure the pipeline against DuckDB baselines and rewrite docs/benchmarks.md.
+
+`python -m bench.run` (what `make bench` calls) measures, for each size
+(default 1M and 10M rows), each figure in the same run as its baseline:
+
+1. ingest: `ingest.submissions.ingest_inbox` of one standard file, against
+   DuckDB's `CREATE TABLE AS SELECT * FROM read_csv(..., all_varchar = true)`
+   with `preserve_insertion_order = false` into a fresh database file;
+2. validation: `flows.stages.validate` (dbt's code lists and views, then
+   Great Expectations) on the same rows, against `prepare_batches` plus every
+   rule's SQL run directly in DuckDB;
+3. incremental run: one new country-month (10k rows) arriving in a warehouse
+   that holds the size's rows of accepted history: `hmo run` end to end in a
+   subprocess (the Prefect flow, with its temporary server), and the same
+   stages called without Prefect;
+4. peak RSS of every one of those processes.
+
+Each measurement is a fresh subprocess (`bench.measure`); figures are medians
+of `--repeat` runs.  Data and warehouses go to `--work` (default
+/tmp/benchwork), never into the repository.  A block between
+`<!-- notes:start -->` and `<!-- notes:end -->` in the output file is kept
+across runs: it holds the hand-written analysis of the profiles.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.settings import PROJECT_ROOT
+
+DEFAULT_SIZES = [1_000_000, 10_000_000]
+QUICK_SIZES = [10_000, 100_000]
+DEFAULT_WORK = Path("/tmp/benchwork")
+DEFAULT_OUT = PROJECT_ROOT / "docs" / "benchmarks.md"
+NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
+COUNTRY = "PAN"
+TARGETS = {
+    "ingest_ratio": 1.5,
+    "validate_ratio": 2.0,
+    "incremental_seconds": 20.0,
+    "incremental_ratio": 1.3,
+    "rss_mb": 2048.0,
+}
+CHILD_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    factor = 1
+    if text.endswith("k"):
+        factor, text = 1_000, text[:-1]
+    elif text.endswith("m"):
+        factor, text = 1_000_000, text[:-1]
+    return int(float(text) * factor)
+
+
+def human(rows: int) -> str:
+    if rows >= 1_000_000 and rows % 1_000_000 == 0:
+        return f"{rows // 1_000_000}M"
+    if rows >= 1_000 and rows % 1_000 == 0:
+        return f"{rows // 1_000}k"
+    return str(rows)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def fresh_dir(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def place(source: Path, target: Path) -> None:
+    """Put a (cached) data file where the pipeline expects it: a hard link when possible."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def copy_warehouse(source: Path, root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, root / "warehouse.duckdb")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+@dataclass
+class Run:
+    """One subprocess: its measured figure, wall time, peak RSS and payload."""
+
+    seconds: float
+    wall: float
+    rss_mb: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Series:
+    runs: list[Run] = field(default_factory=list)
+
+    def add(self, run: Run) -> None:
+        self.runs.append(run)
+
+    @property
+    def seconds(self) -> float:
+        return median([r.seconds for r in self.runs])
+
+    @property
+    def wall(self) -> float:
+        return median([r.wall for r in self.runs])
+
+    @property
+    def rss_mb(self) -> float:
+        return max((r.rss_mb for r in self.runs), default=float("nan"))
+
+    def spread(self) -> str:
+        values = [r.seconds for r in self.runs]
+        if len(values) < 2:
+            return ""
+        return f" ({min(values):.2f}–{max(values):.2f})"
+
+    def parts(self, key: str = "parts") -> dict[str, float]:
+        names: list[str] = []
+        for run in self.runs:
+            for name in run.data.get(key, {}):
+                if name not in names:
+                    names.append(name)
+        return {name: median([r.data.get(key, {}).get(name, 0.0) for r in self.runs]) for name in names}
+
+
+class Harness:
+    def __init__(self, work: Path, env: dict[str, str]) -> None:
+        self.work = work
+        self.env = env
+        self.logs = work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._counter = 0
+
+    def _spawn(self, label: str, command: list[str], env: dict[str, str]) -> tuple[float, float, int, Path]:
+        self._counter += 1
+        log_path = self.logs / f"{self._counter:03d}-{label}.log"
+        with log_path.open("wb") as sink:
+            start = time.perf_counter()
+            process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(process.pid, 0)
+            wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        return wall, usage.ru_maxrss / 1024, process.returncode, log_path
+
+    def stage(self, stage: str, label: str, **kwargs: Any) -> Run:
+        result_path = self.logs / f"{self._counter + 1:03d}-{label}.json"
+        command = [sys.executable, "-m", "bench.measure", stage, json.dumps(kwargs), str(result_path)]
+        wall, rss, code, log_path = self._spawn(label, command, self.env)
+        if code != 0 or not result_path.exists():
+            raise StageFailed(f"{stage} ({label}) exited with {code}; see {log_path}:\n{tail(log_path)}")
+        data = json.loads(result_path.read_text())
+        return Run(seconds=float(data["seconds"]), wall=wall, rss_mb=rss, data=data)
+
+    def command(self, label: str, command: list[str], env: dict[str, str]) -> tuple[Run, str]:
+        wall, rss, code, log_path = self._spawn(label, command, {**self.env, **env})
+        output = log_path.read_text(errors="replace")
+        if code != 0:
+            raise StageFailed(f"{' '.join(command)} exited with {code}; see {log_path}:\n{tail(log_path)}")
+        return Run(seconds=wall, wall=wall, rss_mb=rss), output
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------- data
+
+
+def cached_generate(data: Path, name: str, rows: int, **options: Any) -> Path:
+    """Generate once per set of arguments (the generator is deterministic)."""
+    from bench.generate import generate
+
+    path = data / name
+    stamp = path.with_suffix(path.suffix + ".args.json")
+    args = {"rows": rows, **options}
+    if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == args:
+        return path
+    log(f"generating {name} ({rows} rows)")
+    stamp.unlink(missing_ok=True)
+    written = generate(rows, path, **options)
+    if written != rows:
+        raise StageFailed(f"generator wrote {written} rows for {rows} asked")
+    stamp.write_text(json.dumps(args))
+    return path
+
+
+def split_by_country(source: Path, folder: Path) -> dict[str, Path]:
+    """One file per reporting country (rule S03: the country must match the inbox folder)."""
+    import duckdb
+
+    done = folder / "done.json"
+    if done.exists() and json.loads(done.read_text()).get("source") == source.name:
+        return {c: folder / f for c, f in json.loads(done.read_text())["files"].items()}
+    fresh_dir(folder)
+    con = duckdb.connect()
+    try:
+        con.execute(f"create table t as select * from read_csv('{source}', all_varchar = true)")
+        countries = [r[0] for r in con.execute("select distinct reporting_country from t order by 1").fetchall()]
+        files = {}
+        for country in countries:
+            name = f"history_{country}.csv"
+            con.execute(
+                f"copy (select * from t where reporting_country = '{country}') to '{folder / name}' (header)"
+            )
+            files[country] = name
+    finally:
+        con.close()
+    done.write_text(json.dumps({"source": source.name, "files": files}))
+    return {c: folder / f for c, f in files.items()}
+
+
+def periods_of(path: Path, country: str) -> set[str]:
+    import duckdb
+
+    rows = duckdb.sql(
+        f"select distinct period from read_csv('{path}', all_varchar = true) where reporting_country = '{country}'"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def free_month(taken: set[str]) -> str:
+    """A month no history holds for the country, preferably in the middle of the range."""
+    from bench.generate import PERIODS
+
+    today = dt.date.today().strftime("%Y-%m")
+    start = PERIODS.index("2012-06")
+    for period in PERIODS[start:] + PERIODS[:start]:
+        if period not in taken and period < today:
+            return period
+    raise StageFailed(f"every month already holds {COUNTRY} history")
+
+
+# --------------------------------------------------------------------------- phases
+
+
+@dataclass
+class SizeResults:
+    rows: int
+    ingest: Series = field(default_factory=Series)
+    ingest_base: Series = field(default_factory=Series)
+    validate: Series = field(default_factory=Series)
+    validate_base: Series = field(default_factory=Series)
+    history_build: Run | None = None
+    flow: Series = field(default_factory=Series)
+    stages: Series = field(default_factory=Series)
+    errors: list[str] = field(default_factory=list)
+    profiles: dict[str, str] = field(default_factory=dict)
+
+
+def run_ingest_and_validation(h: Harness, res: SizeResults, source: Path, repeat: int, do_validate: bool) -> None:
+    n, tag = res.rows, human(res.rows)
+    runs, snaps = h.work / "runs", h.work / "snapshots"
+    snaps.mkdir(parents=True, exist_ok=True)
+    ingested = snaps / f"ingested_{tag}.duckdb"
+    ingested.unlink(missing_ok=True)
+    for r in range(repeat):
+        root = fresh_dir(runs / f"ingest_{tag}")
+        place(source, root / "inbox" / COUNTRY / source.name)
+        log(f"ingest {tag} #{r + 1}")
+        run = h.stage("ingest", f"ingest-{tag}-{r + 1}", root=str(root))
+        if run.data["rows"] != n or run.data.get("failed"):
+            raise StageFailed(f"ingest {tag}: {run.data['rows']} rows loaded, failed: {run.data.get('failed')}")
+        res.ingest.add(run)
+        if not ingested.exists():
+            shutil.copyfile(root / "warehouse.duckdb", ingested)
+        shutil.rmtree(root)
+
+        database = runs / f"baseline_{tag}.duckdb"
+        database.unlink(missing_ok=True)
+        log(f"ingest baseline {tag} #{r + 1}")
+        base = h.stage("ingest_baseline", f"ingest-baseline-{tag}-{r + 1}", database=str(database), csv=str(source))
+        if base.data["rows"] != n:
+            raise StageFailed(f"baseline {tag}: {base.data['rows']} rows")
+        res.ingest_base.add(base)
+        database.unlink(missing_ok=True)
+    if not do_validate:
+        return
+
+    prepared = snaps / f"prepared_{tag}.duckdb"
+    prepared.unlink(missing_ok=True)
+    for r in range(repeat):
+        root = fresh_dir(runs / f"validate_{tag}")
+        copy_warehouse(ingested, root)
+        log(f"validate {tag} #{r + 1}")
+        run = h.stage("validate", f"validate-{tag}-{r + 1}", root=str(root))
+        if run.data["statuses"] != {"accepted": 1}:
+            res.errors.append(f"validation {tag}: verdicts {run.data['statuses']} (expected one accepted)")
+        res.validate.add(run)
+        if not prepared.exists():
+            # The baseline's input: the same warehouse, with the seeds and views dbt has just
+            # built, and the submission pending again (as if the suites had not run).
+            reset_to_pending(root / "warehouse.duckdb", prepared)
+        shutil.rmtree(root)
+
+        root = fresh_dir(runs / f"validate_baseline_{tag}")
+        copy_warehouse(prepared, root)
+        log(f"validate baseline {tag} #{r + 1}")
+        base = h.stage("validate_baseline", f"validate-baseline-{tag}-{r + 1}", root=str(root))
+        if base.data["pending"] != 1 or any(base.data["failing"].values()):
+            res.errors.append(f"validation baseline {tag}: pending {base.data['pending']}, "
+                              f"failing rows {base.data['failing']}")
+        res.validate_base.add(base)
+        shutil.rmtree(root)
+    ingested.unlink(missing_ok=True)
+    prepared.unlink(missing_ok=True)
+
+
+def reset_to_pending(validated: Path, target: Path) -> None:
+    import duckdb
+
+    shutil.copyfile(validated, target)
+    con = duckdb.connect(str(target))
+    try:
+        decided = [r[0] for r in con.execute(
+            "select submission_id from raw.submissions where status in ('accepted', 'rejected')").fetchall()]
+        con.execute("delete from raw.rule_failures where list_contains(?, submission_id)", [decided])
+        con.execute("update raw.submissions set status = 'received', decided_at = null "
+                    "where list_contains(?, submission_id)", [decided])
+    finally:
+        con.close()
+
+
+def build_history(h: Harness, res: SizeResults, files: dict[str, Path]) -> Path:
+    tag = human(res.rows)
+    snapshot = h.work / "snapshots" / f"history_{tag}.duckdb"
+    root = fresh_dir(h.work / "runs" / f"history_{tag}")
+    for country, path in files.items():
+        place(path, root / "inbox" / country / path.name)
+    log(f"history {tag}: running the pipeline once on {len(files)} files (set-up)")
+    run = h.stage("pipeline", f"history-{tag}", root=str(root))
+    if set(run.data["statuses"]) != {"accepted"} or run.data.get("failed"):
+        raise StageFailed(f"history {tag} not accepted whole: {run.data['statuses']} {run.data.get('failed')}")
+    res.history_build = run
+    shutil.copyfile(root / "warehouse.duckdb", snapshot)
+    shutil.rmtree(root)
+    return snapshot
+
+
+def run_incremental(h: Harness, res: SizeResults, snapshot: Path, new_file: Path, repeat: int,
+                    flow: bool, hmo: list[str]) -> None:
+    tag = human(res.rows)
+    for r in range(repeat):
+        if flow:
+            root = fresh_dir(h.work / "runs" / f"incremental_{tag}")
+            copy_warehouse(snapshot, root)
+            place(new_file, root / "inbox" / COUNTRY / new_file.name)
+            log(f"hmo run after {tag} history #{r + 1}")
+            run, output = h.command(f"hmo-run-{tag}-{r + 1}", [*hmo, "run"], {"HMO_DATA_DIR": str(root)})
+            if f"accepted  {COUNTRY}/{new_file.name}" not in output:
+                res.errors.append(f"hmo run {tag}: the new file was not reported accepted")
+            res.flow.add(run)
+            shutil.rmtree(root)
+
+        root = fresh_dir(h.work / "runs" / f"incremental_stages_{tag}")
+        copy_warehouse(snapshot, root)
+        place(new_file, root / "inbox" / COUNTRY / new_file.name)
+        log(f"stages without Prefect after {tag} history #{r + 1}")
+        run = h.stage("pipeline", f"stages-{tag}-{r + 1}", root=str(root))
+        if run.data["statuses"] != {"accepted": 1}:
+            res.errors.append(f"incremental stages {tag}: verdicts {run.data['statuses']}")
+        res.stages.add(run)
+        shutil.rmtree(root)
+
+
+def profile_missed(h: Harness, res: SizeResults, source: Path, snapshot: Path | None, new_file: Path | None,
+                   missed: list[str]) -> None:
+    """Run each stage that missed its target once more under pyinstrument."""
+    tag = human(res.rows)
+    folder = h.work / "profiles"
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = h.work / "runs"
+    for what in missed:
+        target = folder / f"{what}_{tag}.txt"
+        try:
+            log(f"profiling {what} {tag}")
+            if what == "ingest":
+                root = fresh_dir(runs / f"profile_ingest_{tag}")
+                place(source, root / "inbox" / COUNTRY / source.name)
+                h.stage("ingest", f"profile-ingest-{tag}", root=str(root), profile=str(target))
+            elif what == "validation":
+                root = fresh_dir(runs / f"profile_validate_{tag}")
+                place(source, root / "inbox" / COUNTRY / source.name)
+                h.stage("ingest", f"profile-validate-setup-{tag}", root=str(root))
+                h.stage("validate", f"profile-validate-{tag}", root=str(root), profile=str(target))
+            elif what == "incremental" and snapshot is not None and new_file is not None:
+                root = fresh_dir(runs / f"profile_incremental_{tag}")
+                copy_warehouse(snapshot, root)
+                place(new_file, root / "inbox" / COUNTRY / new_file.name)
+                h.stage("pipeline", f"profile-incremental-{tag}", root=str(root), profile=str(target))
+            else:
+                continue
+            shutil.rmtree(root, ignore_errors=True)
+            res.profiles[what] = target.read_text()
+        except StageFailed as exc:
+            res.errors.append(f"profile of {what} {tag} failed: {exc}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> list[tuple[str, str]]:
+    import duckdb
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return [
+        ("nproc", str(os.cpu_count())),
+        ("RAM", ram),
+        ("CPU", cpu),
+        ("DuckDB", duckdb.__version__),
+        ("Python", platform.python_version()),
+        ("OS", platform.platform()),
+    ]
+
+
+def git_state() -> str:
+    """The commit measured, and whether the working tree had changes (read-only git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, check=True).stdout.split("\n")
+        changed = sorted({line[3:].split("/")[0] for line in dirty if line.strip()})
+        return head + (f" with uncommitted changes in {', '.join(changed)}" if changed else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+PIPELINE_CODE = ["ingest", "expectations", "harmonise", "flows", "report", "dbt_project"]
+
+
+def code_digest() -> str:
+    """A digest of the pipeline's code, to tell whether it changed while the benchmark ran."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder in PIPELINE_CODE:
+        for path in sorted((PROJECT_ROOT / folder).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".sql", ".yml", ".yaml", ".csv"):
+                digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return "n/a" if value != value else f"{value:.{digits}f}"
+
+
+def met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b and a == a and b == b else float("nan")
+
+
+def ordered(parts: dict[str, float]) -> list[tuple[str, float]]:
+    """First-seen order of the top-level names, each followed by its `name: sub-part`s."""
+    tops: list[str] = []
+    for name in parts:
+        top = name.split(":")[0].strip()
+        if top not in tops:
+            tops.append(top)
+    rank = {top: i for i, top in enumerate(tops)}
+    items = list(parts.items())
+    return sorted(items, key=lambda kv: (rank[kv[0].split(":")[0].strip()], ":" in kv[0]))
+
+
+def parts_table(title: str, parts: dict[str, float], total: float, limit: int | None = None) -> list[str]:
+    items = ordered(parts)
+    if limit:
+        items = sorted(items, key=lambda kv: -kv[1])[:limit]
+    lines = [f"| {title} | median s | share |", "|---|---:|---:|"]
+    for name, seconds in items:
+        share = f"{100 * seconds / total:.0f} %" if total else ""
+        lines.append(f"| {name} | {seconds:.2f} | {share} |")
+    return lines
+
+
+@dataclass
+class Report:
+    args: argparse.Namespace
+    command: str
+    started: dt.datetime
+    load_start: str
+    results: list[SizeResults]
+    new_file: Path | None
+    new_month: str | None
+    flow_mode: str
+    notes: str
+    finished: dt.datetime | None = None
+    load_end: str = ""
+    git_start: str = field(default_factory=git_state)
+    code_start: str = field(default_factory=code_digest)
+    code_end: str = ""
+
+    def missed(self, res: SizeResults) -> list[str]:
+        out = []
+        if res.ingest.runs and not ratio(res.ingest.seconds, res.ingest_base.seconds) <= TARGETS["ingest_ratio"]:
+            out.append("ingest")
+        if res.validate.runs and not (
+                ratio(res.validate.seconds, res.validate_base.seconds) <= TARGETS["validate_ratio"]):
+            out.append("validation")
+        incremental = res.flow.runs and not res.flow.wall < TARGETS["incremental_seconds"]
+        if incremental or (res.stages.runs and self.incremental_ratio_missed()):
+            out.append("incremental")
+        return out
+
+    def incremental_ratio(self, which: str) -> float:
+        have = [r for r in self.results if getattr(r, which).runs]
+        if len(have) < 2:
+            return float("nan")
+        small, large = have[0], have[-1]
+        return ratio(getattr(large, which).wall, getattr(small, which).wall)
+
+    def incremental_ratio_missed(self) -> bool:
+        value = self.incremental_ratio("flow" if any(r.flow.runs for r in self.results) else "stages")
+        return value == value and value > TARGETS["incremental_ratio"]
+
+    def markdown(self) -> str:
+        a = self.args
+        out: list[str] = ["# Benchmarks", ""]
+        out += [
+            f"Generated by `{self.command}` on {self.started:%Y-%m-%d %H:%M} UTC "
+            f"({(self.finished - self.started).total_seconds() / 60:.0f} min). "
+            f"Sizes {', '.join(human(r.rows) for r in self.results)} rows; each figure is the median of "
+            f"{a.repeat} run(s){' (10M: ' + str(a.large_repeat) + ')' if a.large_repeat else ''}, "
+            "measured in the same run as its baseline, alternating the two; (min–max) shows the spread. "
+            "Every measurement is a fresh subprocess (`python -m bench.measure <stage>`), so each has its "
+            "own imports, a cold DuckDB buffer pool and its own peak RSS (read with `wait4`). Figures are "
+            "timed inside the subprocess around the measured call (interpreter start-up excluded), except "
+            "`hmo run`, which is the wall time of the whole command.",
+            "",
+            "## Machine",
+            "",
+            "| | |",
+            "|---|---|",
+        ]
+        out += [f"| {k} | {v} |" for k, v in machine()]
+        changed = self.code_start != self.code_end
+        out += [
+            f"| Code measured | {self.git_start}; pipeline code digest {self.code_start}"
+            + (f" → {self.code_end}: **the pipeline code changed during the run** (concurrent edits), "
+               "so figures may mix versions" if changed else " (unchanged during the run)") + " |",
+            f"| Load average (1/5/15 min) at start / end | {self.load_start} / {self.load_end} |",
+            "",
+            "The machine is shared: another engineer was working on it during the run, so expect noise of "
+            "the order of the (min–max) spreads below; ratios are more stable than absolute times because "
+            "each figure and its baseline alternate.",
+            "",
+        ]
+        out += self._ingest() + self._validation() + self._incremental() + self._memory()
+        out += self._where() + self._errors()
+        out += [
+            "## Reproduce",
+            "",
+            "```sh",
+            "make bench                     # = .venv/bin/python -m bench.run (1M and 10M rows, 3 runs each)",
+            self.command,
+            "python -m bench.run --quick    # 10k and 100k rows: a smoke run",
+            "```",
+            "",
+            f"Scratch data, warehouses, logs (one per subprocess) and profiles: `{a.work}`. "
+            "The profiles need `pip install pyinstrument` in the environment that runs the benchmark "
+            "(it is not a project dependency).",
+            "",
+        ]
+        return "\n".join(out)
+
+    def _ingest(self) -> list[str]:
+        out = [
+            "## 1. Ingest",
+            "",
+            f"A standard UTF-8 file (`bench.generate`, `country=\"{COUNTRY}\"`) dropped into `inbox/{COUNTRY}/`, "
+            "from inbox to rows in `raw.observations`: `ingest.submissions.ingest_inbox(connect(warehouse), "
+            "Paths(root))` including the final `close()` (DuckDB checkpoint). Baseline: a fresh database "
+            "file, `SET preserve_insertion_order = false; CREATE TABLE t AS SELECT * FROM read_csv(path, "
+            "all_varchar = true)`, `close()` included.",
+            "",
+            "| rows | figure: ingest_inbox (s) | baseline: DuckDB read_csv (s) | ratio | target | met? |",
+            "|---:|---:|---:|---:|---:|---|",
+        ]
+        rows = [r for r in self.results if r.ingest.runs]
+        for r in rows:
+            q = ratio(r.ingest.seconds, r.ingest_base.seconds)
+            out.append(f"| {human(r.rows)} | {fmt(r.ingest.seconds)}{r.ingest.spread()} | "
+                       f"{fmt(r.ingest_base.seconds)}{r.ingest_base.spread()} | {fmt(q)} | "
+                       f"≤ {TARGETS['ingest_ratio']} | {met(q <= TARGETS['ingest_ratio'])} |")
+        if rows:
+            big = rows[-1]
+            out += ["", f"Split of the figure at {human(big.rows)} rows (wrapped functions; nested parts "
+                    "are included in `ingest_inbox`):", ""]
+            out += parts_table("part", big.ingest.parts(), big.ingest.seconds)
+            out += ["", f"Baseline at {human(big.rows)}:", ""]
+            out += parts_table("part", big.ingest_base.parts(), big.ingest_base.seconds)
+        out.append("")
+        return out
+
+    def _validation(self) -> list[str]:
+        rows = [r for r in self.results if r.validate.runs]
+        out = [
+            "## 2. Validation",
+            "",
+            "The full rule set of the standard on the same rows (one pending submission): "
+            "`flows.stages.validate(paths, DbtProject(paths))`, i.e. dbt parse + `build` of the seeds and "
+            "views the rules need, then `expectations.validate.validate_pending` (prepare_batches, the GX "
+            "suites, verdicts). Baseline, in the same run: `prepare_batches(con)` then each `rule.sql` of "
+            "`expectations.rules.RULES` with `{batch}` replaced by the batch table, executed and fetched by "
+            "plain DuckDB, on a copy of the warehouse the figure's run left (dbt's seeds and views built) "
+            "with the submission set back to pending" + self._baseline_limit() + ".",
+            "",
+            "| rows | figure: stages.validate (s) | baseline: prepare_batches + rules in SQL (s) | ratio | "
+            "target | met? |",
+            "|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in rows:
+            q = ratio(r.validate.seconds, r.validate_base.seconds)
+            out.append(f"| {human(r.rows)} | {fmt(r.validate.seconds)}{r.validate.spread()} | "
+                       f"{fmt(r.validate_base.seconds)}{r.validate_base.spread()} | {fmt(q)} | "
+                       f"≤ {TARGETS['validate_ratio']} | {met(q <= TARGETS['validate_ratio'])} |")
+        if rows:
+            out += ["", "The same split like for like (medians, seconds):", "",
+                    "| rows | prepare_batches: pipeline / plain | rules: GX run_suites / plain SQL | ratio of "
+                    "the rules | dbt prepare_validation, parse included (no baseline) |",
+                    "|---:|---:|---:|---:|---:|"]
+            for r in rows:
+                p, b = r.validate.parts(), r.validate_base.parts()
+                rules_plain = sum(v for k, v in b.items() if k.startswith("rule "))
+                gx = p.get("validate_pending: run_suites (GX)", float("nan"))
+                dbt = p.get("dbt: prepare_validation (seeds + views)", float("nan"))
+                out.append(f"| {human(r.rows)} | {fmt(p.get('validate_pending: prepare_batches', float('nan')))} / "
+                           f"{fmt(b.get('prepare_batches', float('nan')))} | {fmt(gx)} / {fmt(rules_plain)} | "
+                           f"{fmt(ratio(gx, rules_plain))} | {fmt(dbt)} |")
+            big = rows[-1]
+            out += ["", f"Split of the figure at {human(big.rows)} rows:", ""]
+            out += parts_table("part", big.validate.parts(), big.validate.seconds)
+            out += ["", f"Baseline at {human(big.rows)} (each rule's query alone):", ""]
+            out += parts_table("part", big.validate_base.parts(), big.validate_base.seconds)
+        out.append("")
+        return out
+
+    def _baseline_limit(self) -> str:
+        limits = {r.data.get("memory_limit") for res in self.results for r in res.validate_base.runs}
+        limits.discard(None)
+        if not limits:
+            return ", with DuckDB's default settings"
+        return (f", under the same DuckDB `memory_limit` as the pipeline ({', '.join(sorted(limits))}, "
+                "from `ingest.warehouse.memory_limit()`)")
+
+    def _incremental(self) -> list[str]:
+        rows = [r for r in self.results if r.stages.runs or r.flow.runs]
+        out = ["## 3. Incremental run", ""]
+        if not rows:
+            return out + ["Not measured in this run (`--no-incremental`).", ""]
+        out += [
+            f"History: a multi-country file of the size (`bench.generate`, all 23 members) split into one file "
+            f"per country (rule S03) and run once through the pipeline (set-up, not timed as a figure), so the "
+            f"warehouse holds that many accepted rows in `raw` and `marts.fct_flows`. Then one new "
+            f"country-month arrives: `{self.new_file.name if self.new_file else '?'}` "
+            f"({human(self.args.new_rows)} rows, {COUNTRY}, {self.new_month}, a month no history holds). "
+            f"Figure: {self.flow_mode}. Also shown: the same stages called in order without Prefect "
+            "(`flows.stages` ingest → validate → answer → build → report in one subprocess; its wall time "
+            "includes Python start-up and imports, the in-process time does not).",
+            "",
+            "| history rows | `hmo run` wall (s) | stages without Prefect: wall / in-process (s) | "
+            f"target | met? | peak RSS (MiB) |",
+            "|---:|---:|---:|---:|---|---:|",
+        ]
+        for r in rows:
+            flow = f"{fmt(r.flow.wall)}" + (f" ({min(x.wall for x in r.flow.runs):.2f}–"
+                                            f"{max(x.wall for x in r.flow.runs):.2f})" if len(r.flow.runs) > 1 else "")
+            figure = r.flow.wall if r.flow.runs else float("nan")
+            out.append(f"| {human(r.rows)} | {flow if r.flow.runs else 'not run'} | "
+                       f"{fmt(r.stages.wall)} / {fmt(r.stages.seconds)} | < {TARGETS['incremental_seconds']:.0f} s | "
+                       f"{met(figure < TARGETS['incremental_seconds'] if r.flow.runs else None)} | "
+                       f"{fmt(max(r.flow.rss_mb if r.flow.runs else 0, r.stages.rss_mb), 0)} |")
+        if len(rows) >= 2:
+            qf, qs = self.incremental_ratio("flow"), self.incremental_ratio("stages")
+            main = qf if qf == qf else qs
+            out += [
+                "",
+                f"| ratio | `hmo run` | stages without Prefect (wall) | target | met? |",
+                "|---|---:|---:|---:|---|",
+                f"| {human(rows[-1].rows)} / {human(rows[0].rows)} history | {fmt(qf)} | {fmt(qs)} | "
+                f"≤ {TARGETS['incremental_ratio']} | {met(main <= TARGETS['incremental_ratio'] if main == main else None)} |",
+            ]
+        out += ["", "Per stage, without Prefect (medians, seconds):", "",
+                "| stage | " + " | ".join(f"{human(r.rows)} history" for r in rows) + " |",
+                "|---|" + "---:|" * len(rows)]
+        names: list[str] = []
+        for r in rows:
+            for k in r.stages.parts():
+                if k not in names:
+                    names.append(k)
+        for name in names:
+            out.append(f"| {name} | " + " | ".join(fmt(r.stages.parts().get(name, float('nan'))) for r in rows) + " |")
+        model_names: list[str] = []
+        for r in rows:
+            for k, v in sorted(r.stages.parts("dbt_models").items(), key=lambda kv: -kv[1]):
+                if k not in model_names:
+                    model_names.append(k)
+        if model_names:
+            out += ["", "dbt nodes by execution time (seconds, from dbt's own results; the 8 slowest):", "",
+                    "| dbt node | " + " | ".join(f"{human(r.rows)} history" for r in rows) + " |",
+                    "|---|" + "---:|" * len(rows)]
+            for name in model_names[:8]:
+                out.append(f"| {name} | " + " | ".join(
+                    fmt(r.stages.parts('dbt_models').get(name, float('nan'))) for r in rows) + " |")
+        builds = [r for r in rows if r.history_build]
+        if builds:
+            out += ["", "Set-up (one run each, for information): the pipeline on the whole history took " + ", ".join(
+                f"{fmt(r.history_build.wall, 0)} s for {human(r.rows)}" for r in builds) + "."]
+        out.append("")
+        return out
+
+    def _memory(self) -> list[str]:
+        out = [
+            "## 4. Peak memory (RSS)",
+            "",
+            "Peak resident set size of each measured subprocess (`ru_maxrss` from `wait4`; the largest of "
+            "the repeats). `hmo run` counts the flow's own process (the temporary Prefect server it starts "
+            "is a separate process).",
+            "",
+            "| stage | rows | peak RSS (MiB) | baseline peak RSS (MiB) | target | met? |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        limit = TARGETS["rss_mb"]
+        for r in self.results:
+            if r.ingest.runs:
+                out.append(f"| ingest | {human(r.rows)} | {fmt(r.ingest.rss_mb, 0)} | {fmt(r.ingest_base.rss_mb, 0)} | "
+                           f"< 2 GB | {met(r.ingest.rss_mb < limit)} |")
+            if r.validate.runs:
+                out.append(f"| validation | {human(r.rows)} | {fmt(r.validate.rss_mb, 0)} | "
+                           f"{fmt(r.validate_base.rss_mb, 0)} | < 2 GB | {met(r.validate.rss_mb < limit)} |")
+            if r.flow.runs:
+                out.append(f"| incremental `hmo run` | {human(r.rows)} history | {fmt(r.flow.rss_mb, 0)} | | | |")
+            if r.stages.runs:
+                out.append(f"| incremental, stages without Prefect | {human(r.rows)} history | "
+                           f"{fmt(r.stages.rss_mb, 0)} | | | |")
+            if r.history_build:
+                out.append(f"| history set-up (whole pipeline) | {human(r.rows)} | {fmt(r.history_build.rss_mb, 0)} "
+                           "| | | |")
+        out.append("")
+        return out
+
+    def _where(self) -> list[str]:
+        out = ["## Where the time goes", ""]
+        missed = []
+        for r in self.results:
+            for what in self.missed(r):
+                missed.append(f"{what} at {human(r.rows)}")
+        out.append("Targets missed in this run: " + (", ".join(missed) if missed else "none") + ".")
+        out.append("")
+        out += [NOTES_START, self.notes.strip("\n"), NOTES_END, ""]
+        for r in self.results:
+            for what, text in r.profiles.items():
+                lines = text.splitlines()
+                out += [f"### Profile: {what}, {human(r.rows)} rows (pyinstrument, one extra run)", "", "```"]
+                out += lines[:70] + (["..."] if len(lines) > 70 else []) + ["```", ""]
+        return out
+
+    def _errors(self) -> list[str]:
+        errors = [e for r in self.results for e in r.errors]
+        if not errors:
+            return []
+        return ["## Problems seen during the run", ""] + [f"- {e}" for e in errors] + [""]
+
+
+DEFAULT_NOTES = "(No analysis written yet: run with pyinstrument installed and read the profiles below.)"
+
+
+def kept_notes(path: Path) -> str:
+    try:
+        text = path.read_text()
+    except OSError:
+        return DEFAULT_NOTES
+    if NOTES_START in text and NOTES_END in text:
+        return text.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0].strip("\n") or DEFAULT_NOTES
+    return DEFAULT_NOTES
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default=None,
+                   help="comma-separated row counts (10000, 1M, ...); default 1000000,10000000")
+    p.add_argument("--repeat", type=int, default=3, help="runs per figure (median); default 3")
+    p.add_argument("--large-repeat", type=int, default=None,
+                   help="runs per figure for sizes of 10M rows and more (default: --repeat)")
+    p.add_argument("--quick", action="store_true", help="CI-size smoke run: 10k and 100k rows")
+    p.add_argument("--new-rows", type=int, default=10_000, help="rows of the new country-month (default 10000)")
+    p.add_argument("--no-validation", action="store_true", help="skip the validation measurement")
+    p.add_argument("--no-incremental", action="store_true", help="skip the incremental-run measurement")
+    p.add_argument("--no-flow", action="store_true",
+                   help="incremental run: only the stages without Prefect, not `hmo run`")
+    p.add_argument("--no-profile", action="store_true", help="do not profile the stages that miss a target")
+    p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown to (re)write (default docs/benchmarks.md)")
+    return p
+
+
+def hmo_command() -> list[str]:
+    script = Path(sys.executable).parent / "hmo"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.sizes:
+        sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    else:
+        sizes = QUICK_SIZES if args.quick else DEFAULT_SIZES
+    sizes = sorted(set(sizes))
+    if args.repeat < 1 or any(n < 100 for n in sizes):
+        raise SystemExit("--repeat must be >= 1 and sizes >= 100 rows")
+    work = args.work.resolve()
+    if work == PROJECT_ROOT or PROJECT_ROOT in work.parents:
+        raise SystemExit(f"--work must be outside the repository: {work}")
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "data"
+    data.mkdir(exist_ok=True)
+    env = {**os.environ, **CHILD_ENV}
+    env.pop("HMO_DATA_DIR", None)
+    harness = Harness(work, env)
+    command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = Report(args=args, command=command.strip(), started=dt.datetime.now(dt.timezone.utc),
+                    load_start=loadavg(), results=[SizeResults(n) for n in sizes], new_file=None,
+                    new_month=None, notes=kept_notes(args.out),
+                    flow_mode="not run" if args.no_flow else
+                    "wall time of `hmo run` (`HMO_DATA_DIR` set) in a subprocess, Prefect flow included: with "
+                    "no `PREFECT_API_URL`, the flow starts a temporary Prefect server, which is part of the time")
+
+    def repeat_for(n: int) -> int:
+        return args.large_repeat if args.large_repeat and n >= 10_000_000 else args.repeat
+
+    # 1 and 2: ingest and validation, size by size
+    for res in report.results:
+        try:
+            source = cached_generate(data, f"{COUNTRY.lower()}_{human(res.rows)}.csv", res.rows, country=COUNTRY)
+            run_ingest_and_validation(harness, res, source, repeat_for(res.rows), not args.no_validation)
+        except StageFailed as exc:
+            res.errors.append(str(exc))
+            log(f"FAILED: {exc}")
+
+    # 3: incremental run
+    snapshots: dict[int, Path] = {}
+    if not args.no_incremental:
+        try:
+            histories = {res.rows: cached_generate(data, f"history_{human(res.rows)}.csv", res.rows)
+                         for res in report.results}
+            taken: set[str] = set()
+            for path in histories.values():
+                taken |= periods_of(path, COUNTRY)
+            month = free_month(taken)
+            report.new_month = month
+            report.new_file = cached_generate(data, f"new_{COUNTRY.lower()}_{month}_{human(args.new_rows)}.csv",
+                                              args.new_rows, country=COUNTRY, start=month)
+            if periods_of(report.new_file, COUNTRY) & taken:
+                raise StageFailed(f"the new file {report.new_file.name} overlaps the history")
+        except StageFailed as exc:
+            report.results[0].errors.append(str(exc))
+            histories = {}
+        for res in report.results:
+            if res.rows not in histories:
+                continue
+            try:
+                files = split_by_country(histories[res.rows], data / f"history_{human(res.rows)}_by_country")
+                snapshots[res.rows] = build_history(harness, res, files)
+                run_incremental(harness, res, snapshots[res.rows], report.new_file, repeat_for(res.rows),
+                                not args.no_flow, hmo_command())
+            except StageFailed as exc:
+                res.errors.append(str(exc))
+                log(f"FAILED: {exc}")
+
+    # profiles of what missed its target, at the largest size measured
+    if not args.no_profile:
+        try:
+            import pyinstrument  # noqa: F401
+
+            have_profiler = True
+        except ImportError:
+            have_profiler = False
+            log("pyinstrument is not installed: no profiles")
+        if have_profiler:
+            largest = report.results[-1]
+            missed = report.missed(largest)
+            if missed:
+                source = data / f"{COUNTRY.lower()}_{human(largest.rows)}.csv"
+                profile_missed(harness, largest, source, snapshots.get(largest.rows), report.new_file, missed)
+    for path in snapshots.values():
+        path.unlink(missing_ok=True)
+
+    report.finished = dt.datetime.now(dt.timezone.utc)
+    report.load_end = loadavg()
+    report.code_end = code_digest()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report.markdown())
+    log(f"wrote {args.out}")
+    return 1 if any(r.errors for r in report.results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The benchmark harness in its smallest mode: it runs, and writes every section with numbers."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from ingest.settings import PROJECT_ROOT
+
+from bench.run import DEFAULT_OUT, NOTES_END, NOTES_START, kept_notes, parse_size
+
+SECTIONS = ["## Machine", "## 1. Ingest", "## 2. Validation", "## 3. Incremental run",
+            "## 4. Peak memory (RSS)", "## Where the time goes", "## Reproduce"]
+
+
+def table_rows(markdown: str, section: str, column: int = 0) -> list[list[str]]:
+    """Rows of the section's tables whose `column` reads 2k."""
+    body = markdown.split(section, 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in body.splitlines()
+            if line.startswith("|")]
+    return [row for row in rows if len(row) > column and row[column] == "2k"]
+
+
+def test_smallest_run_writes_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    (tmp_path / "work").mkdir()
+    out.write_text(f"old\n{NOTES_START}\nkept analysis\n{NOTES_END}\n")
+    before = DEFAULT_OUT.read_bytes() if DEFAULT_OUT.exists() else None
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--sizes", "2000", "--repeat", "1", "--no-incremental",
+         "--no-profile", "--work", str(tmp_path / "work"), "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = out.read_text()
+    for section in SECTIONS:
+        assert section in text, section
+    assert text.startswith("# Benchmarks") and "kept analysis" in text
+    assert re.search(r"\| nproc \| \d+ \|", text) and "| DuckDB | " in text
+    for section in ("## 1. Ingest", "## 2. Validation"):
+        row = table_rows(text, section)[0]  # the main table comes first
+        figure, baseline, ratio = (float(row[i].split()[0]) for i in (1, 2, 3))
+        assert figure > 0 and baseline > 0
+        assert abs(ratio - figure / baseline) <= 0.1 * ratio  # the table shows rounded seconds
+        assert row[5] in ("yes", "**no**")
+    memory = table_rows(text, "## 4. Peak memory (RSS)", column=1)
+    assert [row[0] for row in memory] == ["ingest", "validation"]
+    assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in memory)
+    assert "not measured" in text.split("## 3. Incremental run", 1)[1].split("\n## ", 1)[0].lower()
+    # scratch data stays in the work directory; the repository's document is untouched
+    assert (tmp_path / "work" / "data" / "pan_2k.csv").exists()
+    assert (DEFAULT_OUT.read_bytes() if DEFAULT_OUT.exists() else None) == before
+
+
+def test_sizes_and_notes(tmp_path: Path) -> None:
+    assert [parse_size(s) for s in ("10000", "1M", "100k", "10_000_000")] == [10_000, 1_000_000, 100_000,
+                                                                           10_000_000]
+    assert "run with pyinstrument" in kept_notes(tmp_path / "missing.md")
+    page = tmp_path / "b.md"
+    page.write_text(f"x\n{NOTES_START}\nmine\n{NOTES_END}\ny")
+    assert kept_notes(page) == "mine"
+
+
+def test_work_directory_must_be_outside_the_repository() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--sizes", "2000", "--work", str(PROJECT_ROOT / "benchwork")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0 and "outside the repository" in result.stderr
+    assert not (PROJECT_ROOT / "benchwork").exists()
