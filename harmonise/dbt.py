@@ -18,6 +18,7 @@ from ingest.settings import PROJECT_ROOT, Paths
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 BEFORE_VALIDATION = "resource_type:seed +int_observations__resolved +int_nationality_names"
 AFTER_VALIDATION = "marts int_observations__classified"
+FACTS = "fct_flows fct_submission_periods fct_submission_status"
 
 
 class BuildFailed(HmoError):
@@ -90,31 +91,43 @@ class DbtProject:
             args.append("--full-refresh")
         self._invoke(args)
 
+    def _built_with(self, step: str) -> str | None:
+        con = duckdb.connect(str(self._warehouse))
+        try:
+            con.execute("create table if not exists main.hmo_build_state (step varchar, fingerprint varchar)")
+            row = con.execute("select fingerprint from main.hmo_build_state where step = ?", [step]).fetchone()
+            return row[0] if row else None
+        finally:
+            con.close()
+
+    def _record(self, step: str, fingerprint: str) -> None:
+        con = duckdb.connect(str(self._warehouse))
+        try:
+            con.execute("delete from main.hmo_build_state where step = ?", [step])
+            con.execute("insert into main.hmo_build_state values (?, ?)", [step, fingerprint])
+        finally:
+            con.close()
+
     def prepare_validation(self, force: bool = False) -> bool:
         """Seeds and the views the suites read. They depend only on the project's
         files (views read raw rows live), so a run whose project has not changed
         since the last one skips this dbt invocation. Returns whether it ran."""
         fingerprint = project_fingerprint()
-        con = duckdb.connect(str(self._warehouse))
-        try:
-            con.execute("create table if not exists main.hmo_build_state (fingerprint varchar)")
-            stored = con.execute("select fingerprint from main.hmo_build_state").fetchone()
-            views = con.execute(
-                "select count(*) from duckdb_views() where schema_name = 'intermediate' "
-                "and view_name = 'int_observations__resolved'"
-            ).fetchone()[0]
-        finally:
-            con.close()
-        if not force and views and stored and stored[0] == fingerprint:
+        if not force and self._built_with("validation") == fingerprint:
             return False
         self.build(BEFORE_VALIDATION)
-        con = duckdb.connect(str(self._warehouse))
-        try:
-            con.execute("delete from main.hmo_build_state")
-            con.execute("insert into main.hmo_build_state values (?)", [fingerprint])
-        finally:
-            con.close()
+        self._record("validation", fingerprint)
         return True
 
-    def build_marts(self, full_refresh: bool = False) -> None:
+    def build_marts(self, full_refresh: bool = False) -> bool:
+        """The marts. While the project is unchanged only the facts move (new
+        submissions); dimensions and the unit tests of the logic are rebuilt and
+        rerun only when a seed or model changed. Returns whether it was complete."""
+        fingerprint = project_fingerprint()
+        if not full_refresh and self._built_with("marts") == fingerprint:
+            self._invoke(["build", "--indirect-selection", "cautious", "--select", *FACTS.split(),
+                          "--exclude", "test_type:unit"])
+            return False
         self.build(AFTER_VALIDATION, full_refresh=full_refresh)
+        self._record("marts", fingerprint)
+        return True

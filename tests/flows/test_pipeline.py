@@ -96,7 +96,8 @@ def test_same_file_twice_is_one_submission_and_a_revision_replaces_figures(first
     from harmonise.dbt import DbtProject
 
     paths, _ = first_run
-    # Nothing in the dbt project changed since the first run: its first dbt step is skipped.
+    # Nothing in the dbt project changed since the first run: the seeds, views and
+    # dimensions are not rebuilt, only the facts move.
     assert DbtProject(paths).prepare_validation() is False
     drop_sample(paths, "MEX")
     revised = (
@@ -111,6 +112,7 @@ def test_same_file_twice_is_one_submission_and_a_revision_replaces_figures(first
     assert query(paths, "select count(*) from raw.submissions where reporting_country = 'MEX'") == [(2,)]
     assert receipt(paths, "MEX", "duplicate")["duplicate_of"] == duplicates[0].duplicate_of
     assert query(paths, "select nationality, count from marts.fct_flows where reporting_country = 'MEX'") == [("HND", 777)]
+    assert DbtProject(paths).build_marts() is False
     # The earlier version stays in the raw layer.
     assert query(paths, "select count(*) from raw.observations o join raw.submissions s using (submission_id) "
                         "where s.file_name = 'eventos_enero_2024.csv'") == [(15,)]
