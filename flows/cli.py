@@ -136,6 +136,7 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
         paths,
         f"""
         select submission_id as id, reporting_country as country, file_name as file, status,
+               coalesce(profile, 'standard') as layout,
                data_rows as rows, strftime(received_at, '%Y-%m-%d %H:%M') as received,
                (select count(*) from raw.rule_failures f
                  where f.submission_id = s.submission_id and f.severity = 'error') as errors
