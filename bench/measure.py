@@ -260,7 +260,74 @@ def stage_pipeline(root: str) -> dict:
     }
 
 
+# Where ingest's time goes, outside the pipeline: its load statement rebuilt by
+# hand for a standard 10-column file, one ingredient at a time (see docs/benchmarks.md).
+_MAPPED = ", ".join(f"nullif(trim(c{i}), '')" for i in range(10))
+_RAW = ("create table obs (submission_id integer not null, source_row bigint not null, "
+        + ", ".join(f"v{i} varchar" for i in range(10)) + ")")
+INGEST_VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "pipeline_shape": (
+        "as the pipeline (65e6f0d): INSERT INTO an existing table SELECT row_number() OVER () + 1, "
+        "nullif(trim(cell), '') ... FROM read_csv(explicit columns, parallel = false), insertion order kept",
+        [_RAW, "set preserve_insertion_order = true",
+         f"insert into obs select 1, row_number() over () + 1, {_MAPPED} from {{sequential}}"]),
+    "sequential_read": (
+        "only the sequential read: CREATE TABLE AS SELECT * FROM read_csv(explicit columns, parallel = false)",
+        ["set preserve_insertion_order = false", "create table obs as select * from {sequential}"]),
+    "parallel_numbered": (
+        "row_number() over a parallel read (the shape before): INSERT ... row_number() OVER (), trimmed "
+        "cells FROM read_csv(parallel), insertion order kept",
+        [_RAW, "set preserve_insertion_order = true",
+         f"insert into obs select 1, row_number() over () + 1, {_MAPPED} from {{read}}"]),
+    "unnumbered": (
+        "no numbering: INSERT ... SELECT 1, 0, trimmed cells FROM read_csv(parallel), insertion order not kept",
+        [_RAW, "set preserve_insertion_order = false", f"insert into obs select 1, 0, {_MAPPED} from {{read}}"]),
+    "unnumbered_untrimmed": (
+        "no numbering, cells as read (no nullif/trim): INSERT ... SELECT 1, 0, * FROM read_csv(parallel)",
+        [_RAW, "set preserve_insertion_order = false", "insert into obs select 1, 0, * from {read}"]),
+    "staged_rowid": (
+        "numbered by position: CREATE TEMP TABLE stage AS SELECT * FROM read_csv(parallel) (order kept), "
+        "then SET preserve_insertion_order = false; INSERT ... SELECT 1, rowid + 2, trimmed cells FROM stage",
+        [_RAW, "set preserve_insertion_order = true", "create temp table stage as select * from {read}",
+         "set preserve_insertion_order = false",
+         f"insert into obs select 1, rowid + 2, {_MAPPED} from stage", "drop table stage"]),
+    "staged_rowid_untrimmed": (
+        "the same, cells as read (trimming left to dbt's staging model, which trims again anyway)",
+        [_RAW, "set preserve_insertion_order = true", "create temp table stage as select * from {read}",
+         "set preserve_insertion_order = false",
+         "insert into obs select 1, rowid + 2, * from stage", "drop table stage"]),
+}
+
+
+def stage_ingest_variant(database: str, csv: str, variant: str) -> dict:
+    """One INGEST_VARIANTS entry in a fresh database file, under the pipeline's memory limit."""
+    import duckdb
+
+    import ingest.warehouse as warehouse
+
+    columns = {f"c{i}": "varchar" for i in range(10)}
+    read = (f"read_csv('{csv}', header = false, skip = 1, delim = ',', quote = '\"', escape = '\"', "
+            f"columns = {columns!r}, null_padding = true, strict_mode = true, auto_detect = false")
+    sequential, read = read + ", parallel = false)", read + ")"
+    limit = warehouse.memory_limit() if callable(getattr(warehouse, "memory_limit", None)) else None
+    timer = Timer()
+    start = time.perf_counter()
+    con = duckdb.connect(database)
+    try:
+        if limit:
+            con.execute(f"set memory_limit = '{limit}'")
+        with timer("statements"):
+            for sql in INGEST_VARIANTS[variant][1]:
+                con.execute(sql.replace("{read}", read).replace("{sequential}", sequential))
+        rows = con.execute("select count(*) from obs").fetchone()[0]
+    finally:
+        with timer("close (checkpoint)"):
+            con.close()
+    return {"seconds": time.perf_counter() - start, "parts": timer.parts, "rows": rows, "memory_limit": limit}
+
+
 STAGES: dict[str, Callable[..., dict]] = {
+    "ingest_variant": stage_ingest_variant,
     "ingest": stage_ingest,
     "ingest_baseline": stage_ingest_baseline,
     "validate": stage_validate,

@@ -11,9 +11,14 @@
    rule's SQL run directly in DuckDB;
 3. incremental run: one new country-month (10k rows) arriving in a warehouse
    that holds the size's rows of accepted history: `hmo run` end to end in a
-   subprocess (the Prefect flow, with its temporary server), and the same
+   subprocess (the Prefect flow, with its temporary server), the same against
+   a Prefect server started for the run (`PREFECT_API_URL`), and the same
    stages called without Prefect;
 4. peak RSS of every one of those processes.
+
+For the largest size, each stage that misses its target is run once more
+under pyinstrument (if installed), and a missed ingest target also gets its
+load statement taken apart in DuckDB (`bench.measure.INGEST_VARIANTS`).
 
 Each measurement is a fresh subprocess (`bench.measure`); figures are medians
 of `--repeat` runs.  Data and warehouses go to `--work` (default
@@ -24,18 +29,20 @@ across runs: it holds the hand-written analysis of the profiles.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ingest.settings import PROJECT_ROOT
 
@@ -280,9 +287,11 @@ class SizeResults:
     validate_base: Series = field(default_factory=Series)
     history_build: Run | None = None
     flow: Series = field(default_factory=Series)
+    flow_server: Series = field(default_factory=Series)
     stages: Series = field(default_factory=Series)
     errors: list[str] = field(default_factory=list)
     profiles: dict[str, str] = field(default_factory=dict)
+    ingest_variants: dict[str, Series] = field(default_factory=dict)
 
 
 def run_ingest_and_validation(h: Harness, res: SizeResults, source: Path, repeat: int, do_validate: bool) -> None:
@@ -375,18 +384,22 @@ def build_history(h: Harness, res: SizeResults, files: dict[str, Path]) -> Path:
 
 
 def run_incremental(h: Harness, res: SizeResults, snapshot: Path, new_file: Path, repeat: int,
-                    flow: bool, hmo: list[str]) -> None:
+                    flow: bool, hmo: list[str], server_url: str | None) -> None:
     tag = human(res.rows)
     for r in range(repeat):
-        if flow:
+        modes = [("temporary server", {}, res.flow)] if flow else []
+        if flow and server_url:
+            modes.append(("running server", {"PREFECT_API_URL": server_url}, res.flow_server))
+        for mode, extra, series in modes:
             root = fresh_dir(h.work / "runs" / f"incremental_{tag}")
             copy_warehouse(snapshot, root)
             place(new_file, root / "inbox" / COUNTRY / new_file.name)
-            log(f"hmo run after {tag} history #{r + 1}")
-            run, output = h.command(f"hmo-run-{tag}-{r + 1}", [*hmo, "run"], {"HMO_DATA_DIR": str(root)})
+            log(f"hmo run ({mode}) after {tag} history #{r + 1}")
+            label = f"hmo-run-{'server-' if extra else ''}{tag}-{r + 1}"
+            run, output = h.command(label, [*hmo, "run"], {"HMO_DATA_DIR": str(root), **extra})
             if f"accepted  {COUNTRY}/{new_file.name}" not in output:
-                res.errors.append(f"hmo run {tag}: the new file was not reported accepted")
-            res.flow.add(run)
+                res.errors.append(f"hmo run ({mode}) {tag}: the new file was not reported accepted")
+            series.add(run)
             shutil.rmtree(root)
 
         root = fresh_dir(h.work / "runs" / f"incremental_stages_{tag}")
@@ -398,6 +411,76 @@ def run_incremental(h: Harness, res: SizeResults, snapshot: Path, new_file: Path
             res.errors.append(f"incremental stages {tag}: verdicts {run.data['statuses']}")
         res.stages.add(run)
         shutil.rmtree(root)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def prefect_server(h: Harness) -> Iterator[str | None]:
+    """A Prefect server of our own for the run (own PREFECT_HOME), stopped at the end."""
+    script = Path(sys.executable).parent / "prefect"
+    if not script.exists():
+        yield None
+        return
+    port = free_port()
+    env = {**h.env, "PREFECT_HOME": str(h.work / "prefect_home")}
+    log_path = h.logs / "prefect-server.log"
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen([str(script), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                   env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                time.sleep(1)
+        else:
+            log(f"the Prefect server did not start; see {log_path}")
+            yield None
+            return
+        log(f"Prefect server running at {url}")
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)  # the server and the workers it started, by group id
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def run_ingest_variants(h: Harness, res: SizeResults, source: Path, repeat: int) -> None:
+    """The pipeline's load statement rebuilt by hand, one ingredient at a time (bench.measure)."""
+    from bench.measure import INGEST_VARIANTS
+
+    tag = human(res.rows)
+    for r in range(repeat):
+        for variant in INGEST_VARIANTS:
+            database = h.work / "runs" / f"variant_{tag}.duckdb"
+            database.unlink(missing_ok=True)
+            log(f"ingest experiment {variant} {tag} #{r + 1}")
+            run = h.stage("ingest_variant", f"variant-{variant}-{tag}-{r + 1}", database=str(database),
+                          csv=str(source), variant=variant)
+            res.ingest_variants.setdefault(variant, Series()).add(run)
+            database.unlink(missing_ok=True)
+
+
+# pyinstrument hides library frames; keep Prefect's engine and server start-up, and ours.
+PROFILE_SHOW = (r".*(prefect/(flows|flow_engine|tasks|task_engine|context|client/orchestration/__init__|"
+                r"server/api/server)|/flows/|/harmonise/|/expectations/|/ingest/|/report/).*")
 
 
 def profile_missed(h: Harness, res: SizeResults, source: Path, snapshot: Path | None, new_file: Path | None,
@@ -424,7 +507,12 @@ def profile_missed(h: Harness, res: SizeResults, source: Path, snapshot: Path | 
                 root = fresh_dir(runs / f"profile_incremental_{tag}")
                 copy_warehouse(snapshot, root)
                 place(new_file, root / "inbox" / COUNTRY / new_file.name)
-                h.stage("pipeline", f"profile-incremental-{tag}", root=str(root), profile=str(target))
+                if res.flow.runs:  # `hmo run` itself, temporary Prefect server included
+                    h.command(f"profile-hmo-run-{tag}", [
+                        sys.executable, "-m", "pyinstrument", "-i", "0.005", "--show-regex", PROFILE_SHOW,
+                        "-o", str(target), "-m", "flows.cli", "run"], {"HMO_DATA_DIR": str(root)})
+                else:
+                    h.stage("pipeline", f"profile-incremental-{tag}", root=str(root), profile=str(target))
             else:
                 continue
             shutil.rmtree(root, ignore_errors=True)
@@ -547,6 +635,7 @@ class Report:
     new_month: str | None
     flow_mode: str
     notes: str
+    server: bool = False
     finished: dt.datetime | None = None
     load_end: str = ""
     git_start: str = field(default_factory=git_state)
@@ -711,39 +800,50 @@ class Report:
         out = ["## 3. Incremental run", ""]
         if not rows:
             return out + ["Not measured in this run (`--no-incremental`).", ""]
+        limit = TARGETS["incremental_seconds"]
         out += [
             f"History: a multi-country file of the size (`bench.generate`, all 23 members) split into one file "
             f"per country (rule S03) and run once through the pipeline (set-up, not timed as a figure), so the "
-            f"warehouse holds that many accepted rows in `raw` and `marts.fct_flows`. Then one new "
-            f"country-month arrives: `{self.new_file.name if self.new_file else '?'}` "
-            f"({human(self.args.new_rows)} rows, {COUNTRY}, {self.new_month}, a month no history holds). "
-            f"Figure: {self.flow_mode}. Also shown: the same stages called in order without Prefect "
-            "(`flows.stages` ingest → validate → answer → build → report in one subprocess; its wall time "
-            "includes Python start-up and imports, the in-process time does not).",
+            f"warehouse holds that many accepted rows in `raw` and `marts`. Then one new country-month "
+            f"arrives: `{self.new_file.name if self.new_file else '?'}` ({human(self.args.new_rows)} rows, "
+            f"{COUNTRY}, {self.new_month}, a month no history holds). Figure: {self.flow_mode}. Also timed "
+            "in the same run: `hmo run` with `PREFECT_API_URL` pointing at a Prefect server the harness "
+            "started beforehand (as a deployment with a standing server would run), and the same stages "
+            "called in order without Prefect (`flows.stages` ingest → validate → answer → build → report "
+            "in one subprocess; wall time includes Python start-up and imports, in-process time does not).",
             "",
-            "| history rows | `hmo run` wall (s) | stages without Prefect: wall / in-process (s) | "
-            f"target | met? | peak RSS (MiB) |",
-            "|---:|---:|---:|---:|---|---:|",
+            "| history rows | `hmo run`, temporary Prefect server (s) | `hmo run`, running Prefect server (s) "
+            "| stages without Prefect: wall / in-process (s) | target | met? (temporary / running server) |",
+            "|---:|---:|---:|---:|---:|---|",
         ]
+
+        def cell(series: Series) -> str:
+            if not series.runs:
+                return "not run"
+            walls = [x.wall for x in series.runs]
+            spread = f" ({min(walls):.2f}–{max(walls):.2f})" if len(walls) > 1 else ""
+            return f"{series.wall:.2f}{spread}"
+
         for r in rows:
-            flow = f"{fmt(r.flow.wall)}" + (f" ({min(x.wall for x in r.flow.runs):.2f}–"
-                                            f"{max(x.wall for x in r.flow.runs):.2f})" if len(r.flow.runs) > 1 else "")
-            figure = r.flow.wall if r.flow.runs else float("nan")
-            out.append(f"| {human(r.rows)} | {flow if r.flow.runs else 'not run'} | "
-                       f"{fmt(r.stages.wall)} / {fmt(r.stages.seconds)} | < {TARGETS['incremental_seconds']:.0f} s | "
-                       f"{met(figure < TARGETS['incremental_seconds'] if r.flow.runs else None)} | "
-                       f"{fmt(max(r.flow.rss_mb if r.flow.runs else 0, r.stages.rss_mb), 0)} |")
+            ok_flow = met(r.flow.wall < limit) if r.flow.runs else "n/a"
+            ok_server = met(r.flow_server.wall < limit) if r.flow_server.runs else "n/a"
+            out.append(f"| {human(r.rows)} | {cell(r.flow)} | {cell(r.flow_server)} | "
+                       f"{fmt(r.stages.wall)} / {fmt(r.stages.seconds)} | < {limit:.0f} s | "
+                       f"{ok_flow} / {ok_server} |")
         if len(rows) >= 2:
-            qf, qs = self.incremental_ratio("flow"), self.incremental_ratio("stages")
+            qf, qv, qs = (self.incremental_ratio(w) for w in ("flow", "flow_server", "stages"))
             main = qf if qf == qf else qs
             out += [
                 "",
-                f"| ratio | `hmo run` | stages without Prefect (wall) | target | met? |",
-                "|---|---:|---:|---:|---|",
-                f"| {human(rows[-1].rows)} / {human(rows[0].rows)} history | {fmt(qf)} | {fmt(qs)} | "
-                f"≤ {TARGETS['incremental_ratio']} | {met(main <= TARGETS['incremental_ratio'] if main == main else None)} |",
+                "| ratio | `hmo run`, temporary server | `hmo run`, running server | stages without Prefect "
+                "(wall) | target | met? |",
+                "|---|---:|---:|---:|---:|---|",
+                f"| {human(rows[-1].rows)} / {human(rows[0].rows)} history | {fmt(qf)} | {fmt(qv)} | {fmt(qs)} | "
+                f"≤ {TARGETS['incremental_ratio']} | "
+                f"{met(main <= TARGETS['incremental_ratio'] if main == main else None)} |",
             ]
-        out += ["", "Per stage, without Prefect (medians, seconds):", "",
+        out += ["", "Per stage, without Prefect (medians, seconds; `dbt:` parts are inside the stage that "
+                "calls dbt first):", "",
                 "| stage | " + " | ".join(f"{human(r.rows)} history" for r in rows) + " |",
                 "|---|" + "---:|" * len(rows)]
         names: list[str] = []
@@ -751,7 +851,7 @@ class Report:
             for k in r.stages.parts():
                 if k not in names:
                     names.append(k)
-        for name in names:
+        for name, _ in ordered({n: 0.0 for n in names}):
             out.append(f"| {name} | " + " | ".join(fmt(r.stages.parts().get(name, float('nan'))) for r in rows) + " |")
         model_names: list[str] = []
         for r in rows:
@@ -792,7 +892,11 @@ class Report:
                 out.append(f"| validation | {human(r.rows)} | {fmt(r.validate.rss_mb, 0)} | "
                            f"{fmt(r.validate_base.rss_mb, 0)} | < 2 GB | {met(r.validate.rss_mb < limit)} |")
             if r.flow.runs:
-                out.append(f"| incremental `hmo run` | {human(r.rows)} history | {fmt(r.flow.rss_mb, 0)} | | | |")
+                out.append(f"| incremental `hmo run` (temporary server) | {human(r.rows)} history | "
+                           f"{fmt(r.flow.rss_mb, 0)} | | | |")
+            if r.flow_server.runs:
+                out.append(f"| incremental `hmo run` (running server) | {human(r.rows)} history | "
+                           f"{fmt(r.flow_server.rss_mb, 0)} | | | |")
             if r.stages.runs:
                 out.append(f"| incremental, stages without Prefect | {human(r.rows)} history | "
                            f"{fmt(r.stages.rss_mb, 0)} | | | |")
@@ -812,10 +916,30 @@ class Report:
         out.append("")
         out += [NOTES_START, self.notes.strip("\n"), NOTES_END, ""]
         for r in self.results:
+            if not r.ingest_variants:
+                continue
+            from bench.measure import INGEST_VARIANTS
+
+            limits = {x.data.get("memory_limit") for v in r.ingest_variants.values() for x in v.runs} - {None}
+            out += [f"### Ingest: the load statement taken apart, {human(r.rows)} rows", "",
+                    "Each variant in a fresh process and database file, the same file as section 1, under "
+                    f"the pipeline's memory limit ({', '.join(sorted(limits)) or 'DuckDB default'}); medians "
+                    f"of {len(next(iter(r.ingest_variants.values())).runs)} run(s). Ratio against the baseline "
+                    "of section 1.", "",
+                    "| variant | statements (s) | close / checkpoint (s) | total (s) | ratio to baseline | peak RSS (MiB) |",
+                    "|---|---:|---:|---:|---:|---:|"]
+            for name, series in r.ingest_variants.items():
+                parts = series.parts()
+                out.append(f"| `{name}`: {INGEST_VARIANTS[name][0]} | {fmt(parts.get('statements', float('nan')))} | "
+                           f"{fmt(parts.get('close (checkpoint)', float('nan')))} | {fmt(series.seconds)} | "
+                           f"{fmt(ratio(series.seconds, r.ingest_base.seconds))} | {fmt(series.rss_mb, 0)} |")
+            out.append("")
+        for r in self.results:
             for what, text in r.profiles.items():
                 lines = text.splitlines()
-                out += [f"### Profile: {what}, {human(r.rows)} rows (pyinstrument, one extra run)", "", "```"]
-                out += lines[:70] + (["..."] if len(lines) > 70 else []) + ["```", ""]
+                subject = "`hmo run`" if what == "incremental" and r.flow.runs else what
+                out += [f"### Profile: {subject}, {human(r.rows)} rows (pyinstrument, one extra run)", "", "```"]
+                out += lines[:90] + (["..."] if len(lines) > 90 else []) + ["```", ""]
         return out
 
     def _errors(self) -> list[str]:
@@ -854,6 +978,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-incremental", action="store_true", help="skip the incremental-run measurement")
     p.add_argument("--no-flow", action="store_true",
                    help="incremental run: only the stages without Prefect, not `hmo run`")
+    p.add_argument("--no-prefect-server", action="store_true",
+                   help="incremental run: do not also time `hmo run` against a Prefect server started for the run")
     p.add_argument("--no-profile", action="store_true", help="do not profile the stages that miss a target")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown to (re)write (default docs/benchmarks.md)")
@@ -882,6 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
     data.mkdir(exist_ok=True)
     env = {**os.environ, **CHILD_ENV}
     env.pop("HMO_DATA_DIR", None)
+    env.pop("PREFECT_API_URL", None)  # `hmo run` as `make run` does it: a temporary server per run
     harness = Harness(work, env)
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     report = Report(args=args, command=command.strip(), started=dt.datetime.now(dt.timezone.utc),
@@ -921,19 +1048,31 @@ def main(argv: list[str] | None = None) -> int:
         except StageFailed as exc:
             report.results[0].errors.append(str(exc))
             histories = {}
-        for res in report.results:
-            if res.rows not in histories:
-                continue
-            try:
-                files = split_by_country(histories[res.rows], data / f"history_{human(res.rows)}_by_country")
-                snapshots[res.rows] = build_history(harness, res, files)
-                run_incremental(harness, res, snapshots[res.rows], report.new_file, repeat_for(res.rows),
-                                not args.no_flow, hmo_command())
-            except StageFailed as exc:
-                res.errors.append(str(exc))
-                log(f"FAILED: {exc}")
+        with contextlib.ExitStack() as stack:
+            server = None
+            if histories and not args.no_flow and not args.no_prefect_server:
+                server = stack.enter_context(prefect_server(harness))
+            report.server = server is not None
+            for res in report.results:
+                if res.rows not in histories:
+                    continue
+                try:
+                    files = split_by_country(histories[res.rows], data / f"history_{human(res.rows)}_by_country")
+                    snapshots[res.rows] = build_history(harness, res, files)
+                    run_incremental(harness, res, snapshots[res.rows], report.new_file, repeat_for(res.rows),
+                                    not args.no_flow, hmo_command(), server)
+                except StageFailed as exc:
+                    res.errors.append(str(exc))
+                    log(f"FAILED: {exc}")
 
     # profiles of what missed its target, at the largest size measured
+    if not args.no_profile and "ingest" in report.missed(report.results[-1]):
+        largest = report.results[-1]
+        try:
+            run_ingest_variants(harness, largest, data / f"{COUNTRY.lower()}_{human(largest.rows)}.csv",
+                                min(2, repeat_for(largest.rows)))
+        except StageFailed as exc:
+            largest.errors.append(f"ingest experiments: {exc}")
     if not args.no_profile:
         try:
             import pyinstrument  # noqa: F401
