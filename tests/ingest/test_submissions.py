@@ -117,3 +117,24 @@ def test_a_broken_xlsx_is_recorded_as_unreadable(paths):
     ingest_inbox(con, paths)
     error = con.execute("select read_error from raw.submissions").fetchone()[0]
     assert "XLSX" in error
+
+
+def test_row_numbers_follow_the_file_when_the_reader_splits_it_between_threads(paths):
+    """40 MB is several of DuckDB's CSV buffers, read by both cores in parallel."""
+    import duckdb
+
+    target = paths.inbox / "PAN" / "big.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.execute(
+        f"""copy (select 'PAN' as reporting_country, '2024-01' as period, 'ENTRY' as flow_type,
+                         'BP' || (range // 1000) as border_point, '_T' as counterpart_country, '_T' as sex,
+                         '_T' as age, 'VEN' as nationality, (range + 2)::varchar as count,
+                         repeat('A', 1) as obs_status
+                  from range(800000)) to '{target}' (header)"""
+    )
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    # Each row's count was written as its own line number.
+    assert con.execute(
+        "select count(*), count(*) filter (where count::bigint <> source_row) from raw.observations"
+    ).fetchone() == (800000, 0)
