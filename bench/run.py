@@ -129,6 +129,7 @@ class Run:
     wall: float
     rss_mb: float
     data: dict[str, Any] = field(default_factory=dict)
+    others: float = float("nan")  # share of the machine's CPUs busy with other processes meanwhile
 
 
 @dataclass
@@ -173,32 +174,46 @@ class Harness:
         self.logs.mkdir(parents=True, exist_ok=True)
         self._counter = 0
 
-    def _spawn(self, label: str, command: list[str], env: dict[str, str]) -> tuple[float, float, int, Path]:
+    def _spawn(self, label: str, command: list[str], env: dict[str, str]) -> tuple[Run, int, Path]:
         self._counter += 1
         log_path = self.logs / f"{self._counter:03d}-{label}.log"
         with log_path.open("wb") as sink:
+            busy = busy_cpu_seconds()
             start = time.perf_counter()
             process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - start
+            busy = busy_cpu_seconds() - busy
         process.returncode = os.waitstatus_to_exitcode(status)
-        return wall, usage.ru_maxrss / 1024, process.returncode, log_path
+        others = max(0.0, busy - usage.ru_utime - usage.ru_stime) / (wall * (os.cpu_count() or 1))
+        return Run(seconds=wall, wall=wall, rss_mb=usage.ru_maxrss / 1024, others=others), process.returncode, log_path
 
     def stage(self, stage: str, label: str, **kwargs: Any) -> Run:
         result_path = self.logs / f"{self._counter + 1:03d}-{label}.json"
         command = [sys.executable, "-m", "bench.measure", stage, json.dumps(kwargs), str(result_path)]
-        wall, rss, code, log_path = self._spawn(label, command, self.env)
+        run, code, log_path = self._spawn(label, command, self.env)
         if code != 0 or not result_path.exists():
             raise StageFailed(f"{stage} ({label}) exited with {code}; see {log_path}:\n{tail(log_path)}")
-        data = json.loads(result_path.read_text())
-        return Run(seconds=float(data["seconds"]), wall=wall, rss_mb=rss, data=data)
+        run.data = json.loads(result_path.read_text())
+        run.seconds = float(run.data["seconds"])
+        return run
 
     def command(self, label: str, command: list[str], env: dict[str, str]) -> tuple[Run, str]:
-        wall, rss, code, log_path = self._spawn(label, command, {**self.env, **env})
+        run, code, log_path = self._spawn(label, command, {**self.env, **env})
         output = log_path.read_text(errors="replace")
         if code != 0:
             raise StageFailed(f"{' '.join(command)} exited with {code}; see {log_path}:\n{tail(log_path)}")
-        return Run(seconds=wall, wall=wall, rss_mb=rss), output
+        return run, output
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all processes), from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -697,6 +712,7 @@ class Report:
             "each figure and its baseline alternate.",
             "",
         ]
+        out += self._noise()
         out += self._ingest() + self._validation() + self._incremental() + self._memory()
         out += self._where() + self._errors()
         out += [
@@ -714,6 +730,26 @@ class Report:
             "",
         ]
         return "\n".join(out)
+
+    def _noise(self) -> list[str]:
+        """How busy the machine was with other work while each kind of measurement ran."""
+        rows = []
+        for r in self.results:
+            for name, series in (("ingest", r.ingest), ("ingest baseline", r.ingest_base),
+                                 ("validation", r.validate), ("validation baseline", r.validate_base),
+                                 ("`hmo run`, temporary server", r.flow),
+                                 ("`hmo run`, running server", r.flow_server),
+                                 ("stages without Prefect", r.stages)):
+                values = [x.others for x in series.runs if x.others == x.others]
+                if values:
+                    rows.append(f"| {name} | {human(r.rows)} | {100 * median(values):.0f} % | "
+                                f"{100 * max(values):.0f} % |")
+        if not rows:
+            return []
+        return ["CPU time spent by other processes while each measured subprocess ran, as a share of all "
+                f"{os.cpu_count()} cores (from /proc/stat, minus the subprocess's own CPU time; with a running "
+                "Prefect server, its work for the flow counts here too):", "",
+                "| measurement | rows | median | max |", "|---|---:|---:|---:|", *rows, ""]
 
     def _ingest(self) -> list[str]:
         out = [
