@@ -266,9 +266,10 @@ _MAPPED = ", ".join(f"nullif(trim(c{i}), '')" for i in range(10))
 _RAW = ("create table obs (submission_id integer not null, source_row bigint not null, "
         + ", ".join(f"v{i} varchar" for i in range(10)) + ")")
 INGEST_VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "pipeline_shape": (
-        "as the pipeline (65e6f0d): INSERT INTO an existing table SELECT row_number() OVER () + 1, "
-        "nullif(trim(cell), '') ... FROM read_csv(explicit columns, parallel = false), insertion order kept",
+    "sequential_numbered": (
+        "row_number() over a sequential read (the pipeline at 65e6f0d): INSERT INTO an existing table SELECT "
+        "row_number() OVER () + 1, nullif(trim(cell), '') ... FROM read_csv(explicit columns, parallel = "
+        "false), insertion order kept",
         [_RAW, "set preserve_insertion_order = true",
          f"insert into obs select 1, row_number() over () + 1, {_MAPPED} from {{sequential}}"]),
     "sequential_read": (
@@ -286,7 +287,8 @@ INGEST_VARIANTS: dict[str, tuple[str, list[str]]] = {
         "no numbering, cells as read (no nullif/trim): INSERT ... SELECT 1, 0, * FROM read_csv(parallel)",
         [_RAW, "set preserve_insertion_order = false", "insert into obs select 1, 0, * from {read}"]),
     "staged_rowid": (
-        "numbered by position: CREATE TEMP TABLE stage AS SELECT * FROM read_csv(parallel) (order kept), "
+        "numbered by position (the pipeline since c2717dd): CREATE TEMP TABLE stage AS SELECT * FROM "
+        "read_csv(parallel) (order kept), "
         "then SET preserve_insertion_order = false; INSERT ... SELECT 1, rowid + 2, trimmed cells FROM stage",
         [_RAW, "set preserve_insertion_order = true", "create temp table stage as select * from {read}",
          "set preserve_insertion_order = false",
