@@ -1,7 +1,10 @@
 """Encoding, delimiter and header of a delimited text file.
 
 Only the first bytes decide the delimiter; the whole file decides the encoding,
-because a Latin-1 byte can appear on the last line.
+because a Latin-1 byte can appear on the last line. A file whose first megabyte
+is UTF-8 may be taken as UTF-8 on that evidence (`whole=False`) when DuckDB
+reads it next: DuckDB rejects invalid UTF-8 anywhere in the file, and the
+caller then asks again with `whole=True`.
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ class TextLayout:
     header_line: int  # 1-based line of the header
 
 
-def detect_encoding(path: Path) -> str:
+def detect_encoding(path: Path, whole: bool = True) -> str:
     with path.open("rb") as handle:
         head = handle.read(4)
         if head.startswith(b"PK\x03\x04"):
@@ -41,7 +44,10 @@ def detect_encoding(path: Path) -> str:
         try:
             while chunk := handle.read(_CHUNK):
                 decoder.decode(chunk)
-            decoder.decode(b"", final=True)
+                if not whole:
+                    break
+            else:
+                decoder.decode(b"", final=True)
             return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
         except UnicodeDecodeError:
             pass

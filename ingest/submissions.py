@@ -17,7 +17,6 @@ from pathlib import Path
 import duckdb
 
 from ingest import transform
-from ingest.layout import STANDARD_COLUMNS
 from ingest.profiles import STANDARD, Profile, choose, load_profiles
 from ingest.settings import Paths
 from ingest.sniff import TextLayout, UnreadableText, detect_encoding, is_xlsx, sniff, to_utf8, xlsx_to_csv
@@ -49,7 +48,6 @@ class LoadOutcome:
     sum_duplicates: bool = False
     missing_columns: list[str] = field(default_factory=list)
     source_columns: list[str] = field(default_factory=list)
-    mapped_columns: list[str] = field(default_factory=list)
     read_error: str | None = None
     data_rows: int = 0
     notes: list[str] = field(default_factory=list)
@@ -130,14 +128,13 @@ def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
     con.execute(
         """
         update raw.submissions
-        set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, mapped_columns = ?,
-            missing_columns = ?, read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?,
+        set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, missing_columns = ?, read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?,
             status = 'received'
         where submission_id = ?
         """,
         [
             outcome.encoding, outcome.delimiter, outcome.profile, outcome.source_columns,
-            outcome.mapped_columns, outcome.missing_columns, outcome.read_error, outcome.data_rows,
+            outcome.missing_columns, outcome.read_error, outcome.data_rows,
             outcome.notes, outcome.sum_duplicates, submission_id,
         ],
     )
@@ -158,7 +155,7 @@ def discard_incomplete(con: duckdb.DuckDBPyConnection) -> int:
 
 def load_file(
     con: duckdb.DuckDBPyConnection, submission_id: int, source: Path, country: str, file_name: str,
-    work: Path, profiles: list[Profile],
+    work: Path, profiles: list[Profile], whole_file_encoding: bool = False,
 ) -> LoadOutcome:
     """Apply the matching profile (or the standard layout) and load the rows, as text, into raw."""
     outcome = LoadOutcome()
@@ -166,7 +163,8 @@ def load_file(
     scratch: list[Path] = []
     try:
         try:
-            chosen, layout, text = _read_layout(source, country, file_name, work, profiles, scratch)
+            chosen, layout, text = _read_layout(source, country, file_name, work, profiles, scratch,
+                                                whole_file_encoding)
         except (UnreadableText, UnicodeDecodeError) as exc:
             outcome.read_error = str(exc)
             return outcome
@@ -187,11 +185,8 @@ def load_file(
         mapping = transform.plan(chosen, layout.header, country, relation)
         outcome.missing_columns = mapping.missing
         outcome.notes += [f"ignored column: {name!r}" for name in mapping.ignored]
-        if chosen.is_standard:
-            outcome.mapped_columns = [c for c in STANDARD_COLUMNS if not any(m == c for m in mapping.missing)]
-        else:
+        if not chosen.is_standard:
             outcome.notes.insert(0, f"profile: {chosen.name} ({chosen.path.name if chosen.path else ''})")
-            outcome.mapped_columns = list(STANDARD_COLUMNS)
         if mapping.missing:
             return outcome
         try:
@@ -204,6 +199,13 @@ def load_file(
             )
             con.execute("set preserve_insertion_order = false")
             con.execute(f"insert into raw.observations select {int(submission_id)}, * from ({mapping.sql})")
+        except duckdb.InvalidInputException as exc:
+            if "Invalid unicode" in str(exc) and not whole_file_encoding:
+                # Only the head was checked (sniff.detect_encoding): a non-UTF-8
+                # byte further on means a legacy encoding after all.
+                return load_file(con, submission_id, source, country, file_name, work, profiles, True)
+            outcome.read_error = f"not a well-formed table: {str(exc).splitlines()[0]}"
+            return outcome
         except duckdb.Error as exc:
             outcome.read_error = f"not a well-formed table: {str(exc).splitlines()[0]}"
             return outcome
@@ -225,7 +227,8 @@ def _sql_text(text: str) -> str:
 
 
 def _read_layout(
-    source: Path, country: str, file_name: str, work: Path, profiles: list[Profile], scratch: list[Path]
+    source: Path, country: str, file_name: str, work: Path, profiles: list[Profile], scratch: list[Path],
+    whole_file_encoding: bool,
 ) -> tuple[Profile, TextLayout, Path]:
     """Read the header as each of the country's profiles would, and keep the best match."""
     sheets: dict[str | None, Path] = {}
@@ -238,7 +241,7 @@ def _read_layout(
             scratch.append(sheets[sheet])
         return sheets[sheet]
 
-    encoding = detect_encoding(text_of(None))
+    encoding = detect_encoding(text_of(None), whole=whole_file_encoding)
     candidates: list[tuple[Profile, TextLayout, Path]] = []
     standard_text = text_of(None)
     candidates.append((STANDARD, sniff(standard_text, encoding), standard_text))

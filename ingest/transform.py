@@ -49,7 +49,9 @@ def plan(profile: Profile, header: list[str], country: str, source: str) -> Plan
         if index is None:
             missing.append(f"{standard}={source_name}")
             return "null"
-        return f"nullif(trim(c{index}), '')"
+        # Cells go to raw as read: stg_raw__observations trims and blanks them,
+        # and trimming 10M rows here cost ~2 s of a ~13 s load (docs/benchmarks.md).
+        return f"c{index}"
 
     columns = dict(profile.columns)
     if profile.is_standard:
@@ -97,14 +99,15 @@ def plan(profile: Profile, header: list[str], country: str, source: str) -> Plan
             )
 
     raw_count = exprs["count"]
+    trimmed_count = f"trim({exprs['count']})"
     if profile.thousands:
         separator = profile.thousands.replace(".", r"\.")
-        raw_count = (f"(case when regexp_full_match({raw_count}, '[0-9]{{1,3}}({separator}[0-9]{{3}})+') "
-                     f"then replace({raw_count}, {_quote(profile.thousands)}, '') else {raw_count} end)")
+        raw_count = (f"(case when regexp_full_match({trimmed_count}, '[0-9]{{1,3}}({separator}[0-9]{{3}})+') "
+                     f"then replace({trimmed_count}, {_quote(profile.thousands)}, '') else {raw_count} end)")
     if profile.suppressed:
         markers = ", ".join(_quote(m) for m in profile.suppressed)
-        exprs["obs_status"] = f"(case when {exprs['count']} in ({markers}) then 'Q' else {exprs['obs_status']} end)"
-        raw_count = f"(case when {exprs['count']} in ({markers}) then null else {raw_count} end)"
+        exprs["obs_status"] = f"(case when {trimmed_count} in ({markers}) then 'Q' else {exprs['obs_status']} end)"
+        raw_count = f"(case when {trimmed_count} in ({markers}) then null else {raw_count} end)"
     exprs["count"] = raw_count
 
     # A drop rule whose column the file lacks has nothing to drop.
@@ -131,8 +134,7 @@ spread as (
     select kept.*{unnest} from kept
 ),
 located as (
-    select *, {"w.k as wide_key, w.v as wide_value," if wide else ""} null as _
-    from spread
+    select *{", w.k as wide_key, w.v as wide_value" if wide else ""} from spread
 ),
 dated as (
     select *, {period_sql} as period_text from located

@@ -25,7 +25,6 @@ create table if not exists raw.submissions (
     delimiter varchar,
     profile varchar,
     source_columns varchar[],             -- header as written
-    mapped_columns varchar[],             -- standard names found after mapping
     missing_columns varchar[],            -- "standard column=source column" the file lacks
     read_error varchar,                   -- why the file could not be read as a table
     data_rows bigint,

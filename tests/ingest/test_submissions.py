@@ -138,3 +138,21 @@ def test_row_numbers_follow_the_file_when_the_reader_splits_it_between_threads(p
     assert con.execute(
         "select count(*), count(*) filter (where count::bigint <> source_row) from raw.observations"
     ).fetchone() == (800000, 0)
+
+
+def test_cells_reach_raw_as_written_padding_included(paths):
+    drop(paths, "PAN", "padded.csv", STANDARD_HEADER + "\n PAN ,2024-01, ENTRY ,,, F ,_T, VEN , 12 ,\n")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    assert con.execute("select reporting_country, nationality, count from raw.observations").fetchone() == (
+        " PAN ", " VEN ", " 12 ")
+
+
+def test_a_latin1_byte_past_the_first_megabyte_is_still_read_as_latin1(paths):
+    rows = "PAN,2024-01,ENTRY,,,F,_T,VEN,1,A\n" * 40_000 + "PAN,2024-01,ENTRY,,,M,_T,Haití,2,A\n"
+    drop(paths, "PAN", "late_accent.csv", (STANDARD_HEADER + "\n" + rows).encode("latin-1"))
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    encoding, error, data_rows = con.execute("select encoding, read_error, data_rows from raw.submissions").fetchone()
+    assert (encoding, error, data_rows) == ("cp1252", None, 40_001)
+    assert con.execute("select nationality from raw.observations where source_row = 40002").fetchone() == ("Haití",)
