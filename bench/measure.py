@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import os
 import resource
@@ -63,6 +64,37 @@ class Timer:
         timed._bench_timed = True  # type: ignore[attr-defined]
         setattr(owner, attribute, timed)
 
+    def wrap_parts(self, parts: list[tuple[str, str, str]]) -> None:
+        """wrap() each (module, attribute, label); the modules are imported by name."""
+        for module, attribute, label in parts:
+            self.wrap(importlib.import_module(module), attribute, label)
+
+
+# The pipeline's functions whose time a stage splits out, as (module, attribute, label).
+INGEST_PARTS = [
+    ("ingest.submissions", "sha256_of", "ingest_inbox: sha256_of"),
+    ("ingest.submissions", "_archive", "ingest_inbox: _archive (copy + fsync)"),
+    ("ingest.submissions", "detect_encoding", "ingest_inbox: detect_encoding"),
+    ("ingest.sniff", "detect_encoding", "ingest_inbox: detect_encoding"),
+    ("ingest.submissions", "to_utf8", "ingest_inbox: to_utf8"),
+    ("ingest.submissions", "load_file", "ingest_inbox: load_file (sniff + read_csv insert)"),
+    ("ingest.submissions", "load_text", "ingest_inbox: load_text (sniff + read_csv insert)"),
+]
+VALIDATE_PARTS = [
+    ("flows.stages", "validate_pending", "validate_pending (total)"),
+    ("expectations.validate", "prepare_batches", "validate_pending: prepare_batches"),
+    ("expectations.validate", "run_suites", "validate_pending: run_suites (GX)"),
+    ("expectations.validate", "_failing_rows", "validate_pending: _failing_rows"),
+]
+
+
+def _validate_rest(parts: dict[str, float]) -> None:
+    """What validate_pending spends outside its wrapped parts, so that the split adds up."""
+    total = parts.get("validate_pending (total)")
+    if total is not None:
+        known = sum(v for k, v in parts.items() if k.startswith("validate_pending:"))
+        parts["validate_pending: rest (connect, verdicts, update)"] = total - known
+
 
 def _time_dbt(timer: Timer, models: dict[str, float]) -> None:
     """Split dbt into parse and build, and keep each model's own execution time."""
@@ -95,7 +127,8 @@ def _time_dbt(timer: Timer, models: dict[str, float]) -> None:
     dbtRunner.invoke = invoke
 
 
-def _count(database: Path, sql: str) -> int:
+def _query(database: Path, sql: str) -> Any:
+    """The first value of the first row, read after the stage has closed its connection."""
     import duckdb
 
     con = duckdb.connect(str(database), read_only=True)
@@ -116,16 +149,7 @@ def stage_ingest(root: str) -> dict:
 
     paths = Paths(Path(root))
     timer = Timer()
-    import ingest.sniff as sniff_module
-    import ingest.submissions as submissions
-
-    timer.wrap(submissions, "sha256_of", "ingest_inbox: sha256_of")
-    timer.wrap(submissions, "_archive", "ingest_inbox: _archive (copy + fsync)")
-    timer.wrap(submissions, "detect_encoding", "ingest_inbox: detect_encoding")
-    timer.wrap(sniff_module, "detect_encoding", "ingest_inbox: detect_encoding")
-    timer.wrap(submissions, "to_utf8", "ingest_inbox: to_utf8")
-    timer.wrap(submissions, "load_file", "ingest_inbox: load_file (sniff + read_csv insert)")
-    timer.wrap(submissions, "load_text", "ingest_inbox: load_text (sniff + read_csv insert)")
+    timer.wrap_parts(INGEST_PARTS)
     start = time.perf_counter()
     with timer("connect"):
         con = connect(paths.warehouse)
@@ -137,7 +161,7 @@ def stage_ingest(root: str) -> dict:
             con.close()
     seconds = time.perf_counter() - start
     failed = [f"{item.path.name}: {error}" for item, error in summary.failed]
-    rows = _count(paths.warehouse, "select count(*) from raw.observations")
+    rows = _query(paths.warehouse, "select count(*) from raw.observations")
     return {"seconds": seconds, "parts": timer.parts, "rows": rows, "failed": failed}
 
 
@@ -156,12 +180,15 @@ def stage_ingest_baseline(database: str, csv: str) -> dict:
         with timer("close (checkpoint)"):
             con.close()
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "parts": timer.parts, "rows": _count(Path(database), "select count(*) from t")}
+    return {"seconds": seconds, "parts": timer.parts, "rows": _query(Path(database), "select count(*) from t")}
 
 
-def stage_validate(root: str) -> dict:
-    """`flows.stages.validate(paths, DbtProject(paths))`, split into dbt and the suites."""
-    import expectations.validate as validate_module
+def stage_validate(root: str, ingest: bool = False) -> dict:
+    """`flows.stages.validate(paths, DbtProject(paths))`, split into dbt and the suites.
+
+    With `ingest`, `flows.stages.ingest` first, in the same process: a file
+    from inbox to verdict, as `hmo run` starts.
+    """
     import flows.stages as stages
     from harmonise.dbt import DbtProject
     from ingest.settings import Paths
@@ -169,26 +196,30 @@ def stage_validate(root: str) -> dict:
     paths = Paths(Path(root))
     timer = Timer()
     models: dict[str, float] = {}
-    timer.wrap(stages, "validate_pending", "validate_pending (total)")
-    timer.wrap(validate_module, "prepare_batches", "validate_pending: prepare_batches")
-    timer.wrap(validate_module, "run_suites", "validate_pending: run_suites (GX)")
-    timer.wrap(validate_module, "_failing_rows", "validate_pending: _failing_rows")
+    timer.wrap_parts((INGEST_PARTS if ingest else []) + VALIDATE_PARTS)
     start = time.perf_counter()
     with timer("import dbt (the pipeline imports it in its first dbt call)"):
         _time_dbt(timer, models)
+    ingested = None
+    if ingest:
+        with timer("ingest"):
+            ingested = stages.ingest(paths)
     dbt = DbtProject(paths)
     verdicts = stages.validate(paths, dbt)
     seconds = time.perf_counter() - start
-    total = timer.parts.get("validate_pending (total)")
-    if total is not None:
-        known = sum(v for k, v in timer.parts.items() if k.startswith("validate_pending:"))
-        timer.parts["validate_pending: rest (connect, verdicts, update)"] = total - known
-    return {
+    _validate_rest(timer.parts)
+    result = {
         "seconds": seconds,
         "parts": timer.parts,
         "dbt_models": models,
         "statuses": dict(Counter(v.status for v in verdicts)),
     }
+    if ingested is not None:
+        result["failed"] = [f"{item.path.name}: {error}" for item, error in ingested.failed]
+        result["rows"] = _query(paths.warehouse, "select count(*) from raw.observations")
+        result["profiles"] = _query(paths.warehouse,
+                                    "select list(profile order by submission_id) from raw.submissions")
+    return result
 
 
 def stage_validate_baseline(root: str) -> dict:

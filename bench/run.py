@@ -14,7 +14,12 @@
    subprocess (the Prefect flow, with its temporary server), the same against
    a Prefect server started for the run (`PREFECT_API_URL`), and the same
    stages called without Prefect;
-4. peak RSS of every one of those processes.
+4. CBP layout: the real U.S. CBP export (`../shared/real`, read with its
+   profile) from inbox to verdict, `flows.stages.ingest` then
+   `flows.stages.validate`, against a standard file (`bench.generate`) of
+   the same row count; measured in `--quick` runs too, skipped if the file
+   is absent;
+5. peak RSS of every one of those processes.
 
 For the largest size, each stage that misses its target is run once more
 under pyinstrument (if installed), and a missed ingest target also gets its
@@ -52,11 +57,15 @@ DEFAULT_WORK = Path("/tmp/benchwork")
 DEFAULT_OUT = PROJECT_ROOT / "docs" / "benchmarks.md"
 NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
 COUNTRY = "PAN"
+CBP_FILE = PROJECT_ROOT.parent / "shared" / "real" / "nationwide-encounters-fy22-fy25-state.csv"
+CBP_PROFILE = PROJECT_ROOT / "ingest" / "profiles" / "USA-cbp-nationwide-encounters.yml"
+CBP_COUNTRY = "USA"
 TARGETS = {
     "ingest_ratio": 1.5,
     "validate_ratio": 2.0,
     "incremental_seconds": 20.0,
     "incremental_ratio": 1.3,
+    "cbp_ratio": 3.0,  # issue #3: the CBP file end to end under 3 times a standard file of its row count
     "rss_mb": 2048.0,
 }
 CHILD_ENV = {
@@ -493,6 +502,69 @@ def run_ingest_variants(h: Harness, res: SizeResults, source: Path, repeat: int)
             database.unlink(missing_ok=True)
 
 
+@dataclass
+class CbpResults:
+    """Section 4: the real CBP export against a standard-layout file of the same row count."""
+
+    source: Path
+    rows: int = 0
+    figure: Series = field(default_factory=Series)
+    baseline: Series = field(default_factory=Series)
+    profile: str = ""
+    skipped: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def missed(self) -> bool:
+        return bool(self.figure.runs) and not ratio(self.figure.seconds, self.baseline.seconds) < TARGETS["cbp_ratio"]
+
+
+def count_rows(path: Path) -> int:
+    import duckdb
+
+    return duckdb.sql(f"select count(*) from read_csv('{path}', header = true, all_varchar = true)").fetchone()[0]
+
+
+def measure_cbp(h: Harness, source: Path, data: Path, repeat: int) -> CbpResults:
+    """Generate the standard file of the CBP file's row count, then time both (run_cbp)."""
+    res = CbpResults(source)
+    if not source.exists():
+        res.skipped = f"`{source}` is absent"
+        log(f"CBP layout skipped: {source} is absent")
+        return res
+    try:
+        res.rows = count_rows(source)
+        standard = cached_generate(data, f"{CBP_COUNTRY.lower()}_{human(res.rows)}.csv", res.rows,
+                                   country=CBP_COUNTRY)
+        run_cbp(h, res, standard, repeat)
+    except StageFailed as exc:
+        res.errors.append(str(exc))
+        log(f"FAILED: {exc}")
+    return res
+
+
+def run_cbp(h: Harness, res: CbpResults, standard: Path, repeat: int) -> None:
+    """Each file from inbox to verdict in a fresh data directory, the two alternating."""
+    from ingest.profiles import parse_profile
+
+    expected = {"cbp": parse_profile(CBP_PROFILE).name, "standard": "standard"}
+    for r in range(repeat):
+        for name, source, series in (("cbp", res.source, res.figure), ("standard", standard, res.baseline)):
+            root = fresh_dir(h.work / "runs" / f"{name}_layout")
+            place(source, root / "inbox" / CBP_COUNTRY / source.name)
+            log(f"{name} layout, ingest + validation #{r + 1}")
+            run = h.stage("validate", f"{name}-layout-{r + 1}", root=str(root), ingest=True)
+            shutil.rmtree(root)
+            if run.data["rows"] != res.rows or run.data["failed"]:
+                raise StageFailed(f"{name} layout: {run.data['rows']} of {res.rows} rows loaded, "
+                                  f"failed: {run.data['failed']}")
+            if run.data["profiles"] != [expected[name]]:
+                res.errors.append(f"{name} layout: read with {run.data['profiles']}, not [{expected[name]!r}]")
+            if run.data["statuses"] != {"accepted": 1}:
+                res.errors.append(f"{name} layout: verdicts {run.data['statuses']} (expected one accepted)")
+            series.add(run)
+    res.profile = expected["cbp"]
+
+
 # pyinstrument hides library frames; keep Prefect's engine and server start-up, and ours.
 PROFILE_SHOW = (r".*(prefect/(flows|flow_engine|tasks|task_engine|context|client/orchestration/__init__|"
                 r"server/api/server)|/flows/|/harmonise/|/expectations/|/ingest/|/report/).*")
@@ -639,6 +711,21 @@ def parts_table(title: str, parts: dict[str, float], total: float, limit: int | 
     return lines
 
 
+def ratio_row(rows: str, figure: Series, baseline: Series, limit: float, strict: bool = False) -> str:
+    """A row of a figure-against-baseline table: the ratio must be <= limit (strict: < limit)."""
+    q = ratio(figure.seconds, baseline.seconds)
+    return (f"| {rows} | {fmt(figure.seconds)}{figure.spread()} | {fmt(baseline.seconds)}{baseline.spread()} | "
+            f"{fmt(q)} | {'<' if strict else '≤'} {limit} | {met(q < limit if strict else q <= limit)} |")
+
+
+def rss_row(stage: str, rows: str, series: Series, baseline: Series | None = None) -> str:
+    """A row of the peak-memory table; only a figure measured against a baseline has a target."""
+    if baseline is None:
+        return f"| {stage} | {rows} | {fmt(series.rss_mb, 0)} | | | |"
+    return (f"| {stage} | {rows} | {fmt(series.rss_mb, 0)} | {fmt(baseline.rss_mb, 0)} | < 2 GB | "
+            f"{met(series.rss_mb < TARGETS['rss_mb'])} |")
+
+
 @dataclass
 class Report:
     args: argparse.Namespace
@@ -651,6 +738,7 @@ class Report:
     flow_mode: str
     notes: str
     server: bool = False
+    cbp: CbpResults | None = None
     finished: dt.datetime | None = None
     load_end: str = ""
     git_start: str = field(default_factory=git_state)
@@ -713,7 +801,7 @@ class Report:
             "",
         ]
         out += self._noise()
-        out += self._ingest() + self._validation() + self._incremental() + self._memory()
+        out += self._ingest() + self._validation() + self._incremental() + self._cbp() + self._memory()
         out += self._where() + self._errors()
         out += [
             "## Reproduce",
@@ -721,7 +809,7 @@ class Report:
             "```sh",
             "make bench                     # = .venv/bin/python -m bench.run (1M and 10M rows, 3 runs each)",
             self.command,
-            "python -m bench.run --quick    # 10k and 100k rows: a smoke run",
+            "python -m bench.run --quick    # 10k and 100k rows, and the CBP file: a smoke run",
             "```",
             "",
             f"Scratch data, warehouses, logs (one per subprocess) and profiles: `{a.work}`. "
@@ -733,17 +821,19 @@ class Report:
 
     def _noise(self) -> list[str]:
         """How busy the machine was with other work while each kind of measurement ran."""
+        measured = [(name, r.rows, series) for r in self.results for name, series in (
+            ("ingest", r.ingest), ("ingest baseline", r.ingest_base),
+            ("validation", r.validate), ("validation baseline", r.validate_base),
+            ("`hmo run`, temporary server", r.flow), ("`hmo run`, running server", r.flow_server),
+            ("stages without Prefect", r.stages))]
+        if self.cbp:
+            measured += [("CBP file, ingest + validation", self.cbp.rows, self.cbp.figure),
+                         ("standard file, ingest + validation", self.cbp.rows, self.cbp.baseline)]
         rows = []
-        for r in self.results:
-            for name, series in (("ingest", r.ingest), ("ingest baseline", r.ingest_base),
-                                 ("validation", r.validate), ("validation baseline", r.validate_base),
-                                 ("`hmo run`, temporary server", r.flow),
-                                 ("`hmo run`, running server", r.flow_server),
-                                 ("stages without Prefect", r.stages)):
-                values = [x.others for x in series.runs if x.others == x.others]
-                if values:
-                    rows.append(f"| {name} | {human(r.rows)} | {100 * median(values):.0f} % | "
-                                f"{100 * max(values):.0f} % |")
+        for name, n, series in measured:
+            values = [x.others for x in series.runs if x.others == x.others]
+            if values:
+                rows.append(f"| {name} | {human(n)} | {100 * median(values):.0f} % | {100 * max(values):.0f} % |")
         if not rows:
             return []
         return ["CPU time spent by other processes while each measured subprocess ran, as a share of all "
@@ -765,11 +855,7 @@ class Report:
             "|---:|---:|---:|---:|---:|---|",
         ]
         rows = [r for r in self.results if r.ingest.runs]
-        for r in rows:
-            q = ratio(r.ingest.seconds, r.ingest_base.seconds)
-            out.append(f"| {human(r.rows)} | {fmt(r.ingest.seconds)}{r.ingest.spread()} | "
-                       f"{fmt(r.ingest_base.seconds)}{r.ingest_base.spread()} | {fmt(q)} | "
-                       f"≤ {TARGETS['ingest_ratio']} | {met(q <= TARGETS['ingest_ratio'])} |")
+        out += [ratio_row(human(r.rows), r.ingest, r.ingest_base, TARGETS["ingest_ratio"]) for r in rows]
         if rows:
             big = rows[-1]
             out += ["", f"Split of the figure at {human(big.rows)} rows (wrapped functions; nested parts "
@@ -797,11 +883,7 @@ class Report:
             "target | met? |",
             "|---:|---:|---:|---:|---:|---|",
         ]
-        for r in rows:
-            q = ratio(r.validate.seconds, r.validate_base.seconds)
-            out.append(f"| {human(r.rows)} | {fmt(r.validate.seconds)}{r.validate.spread()} | "
-                       f"{fmt(r.validate_base.seconds)}{r.validate_base.spread()} | {fmt(q)} | "
-                       f"≤ {TARGETS['validate_ratio']} | {met(q <= TARGETS['validate_ratio'])} |")
+        out += [ratio_row(human(r.rows), r.validate, r.validate_base, TARGETS["validate_ratio"]) for r in rows]
         if rows:
             out += ["", "The same split like for like (medians, seconds):", "",
                     "| rows | prepare_batches: pipeline / plain | rules: GX run_suites / plain SQL | ratio of "
@@ -908,9 +990,41 @@ class Report:
         out.append("")
         return out
 
+    def _cbp(self) -> list[str]:
+        c = self.cbp
+        out = ["## 4. CBP layout against the standard layout", ""]
+        if c is None or c.skipped:
+            return out + [f"Not measured in this run ({c.skipped if c else '`--no-cbp`'}).", ""]
+        limit = TARGETS["cbp_ratio"]
+        out += [
+            f"The real U.S. CBP export `{c.source.name}` ({c.rows} data rows, read with the profile "
+            f"`{c.profile or '?'}`, `{CBP_PROFILE.relative_to(PROJECT_ROOT)}`) dropped into `inbox/{CBP_COUNTRY}/`, "
+            f"against a standard-layout file of the same row count (`bench.generate`, "
+            f"`country=\"{CBP_COUNTRY}\"`), each from inbox to verdict in one process: "
+            "`flows.stages.ingest(paths)` then `flows.stages.validate(paths, DbtProject(paths))` "
+            "(`bench.measure validate` with `ingest`), dbt's import included, in a fresh data directory. "
+            f"Target (issue #3): the CBP file in under {limit:g} times the standard file.",
+            "",
+            "| rows | figure: CBP file, ingest + validation (s) | baseline: standard file, ingest + validation (s) "
+            "| ratio | target | met? |",
+            "|---:|---:|---:|---:|---:|---|",
+        ]
+        if c.figure.runs:
+            out.append(ratio_row(human(c.rows), c.figure, c.baseline, limit, strict=True))
+            figure, baseline = c.figure.parts(), c.baseline.parts()
+            out += ["", "Split of both (medians, seconds; wrapped functions: the `ingest_inbox:` parts are inside "
+                    "`ingest`, `dbt: parse` is inside `dbt: prepare_validation`, and validation is that plus "
+                    "`validate_pending`):", "",
+                    "| part | CBP file | standard file |", "|---|---:|---:|"]
+            for name, _ in ordered(dict.fromkeys([*figure, *baseline], 0.0)):
+                out.append(f"| {name} | {fmt(figure.get(name, float('nan')))} | "
+                           f"{fmt(baseline.get(name, float('nan')))} |")
+        out.append("")
+        return out
+
     def _memory(self) -> list[str]:
         out = [
-            "## 4. Peak memory (RSS)",
+            "## 5. Peak memory (RSS)",
             "",
             "Peak resident set size of each measured subprocess (`ru_maxrss` from `wait4`; the largest of "
             "the repeats). `hmo run` counts the flow's own process (the temporary Prefect server it starts "
@@ -919,26 +1033,21 @@ class Report:
             "| stage | rows | peak RSS (MiB) | baseline peak RSS (MiB) | target | met? |",
             "|---|---:|---:|---:|---:|---|",
         ]
-        limit = TARGETS["rss_mb"]
+        rows: list[tuple[str, str, Series, Series | None]] = []
         for r in self.results:
-            if r.ingest.runs:
-                out.append(f"| ingest | {human(r.rows)} | {fmt(r.ingest.rss_mb, 0)} | {fmt(r.ingest_base.rss_mb, 0)} | "
-                           f"< 2 GB | {met(r.ingest.rss_mb < limit)} |")
-            if r.validate.runs:
-                out.append(f"| validation | {human(r.rows)} | {fmt(r.validate.rss_mb, 0)} | "
-                           f"{fmt(r.validate_base.rss_mb, 0)} | < 2 GB | {met(r.validate.rss_mb < limit)} |")
-            if r.flow.runs:
-                out.append(f"| incremental `hmo run` (temporary server) | {human(r.rows)} history | "
-                           f"{fmt(r.flow.rss_mb, 0)} | | | |")
-            if r.flow_server.runs:
-                out.append(f"| incremental `hmo run` (running server) | {human(r.rows)} history | "
-                           f"{fmt(r.flow_server.rss_mb, 0)} | | | |")
-            if r.stages.runs:
-                out.append(f"| incremental, stages without Prefect | {human(r.rows)} history | "
-                           f"{fmt(r.stages.rss_mb, 0)} | | | |")
-            if r.history_build:
-                out.append(f"| history set-up (whole pipeline) | {human(r.rows)} | {fmt(r.history_build.rss_mb, 0)} "
-                           "| | | |")
+            tag = human(r.rows)
+            rows += [
+                ("ingest", tag, r.ingest, r.ingest_base),
+                ("validation", tag, r.validate, r.validate_base),
+                ("incremental `hmo run` (temporary server)", f"{tag} history", r.flow, None),
+                ("incremental `hmo run` (running server)", f"{tag} history", r.flow_server, None),
+                ("incremental, stages without Prefect", f"{tag} history", r.stages, None),
+                ("history set-up (whole pipeline)", tag, Series([r.history_build] if r.history_build else []), None),
+            ]
+        if self.cbp:
+            rows.append(("CBP file, ingest + validation (baseline: standard file)", human(self.cbp.rows),
+                         self.cbp.figure, self.cbp.baseline))
+        out += [rss_row(*row) for row in rows if row[2].runs]
         out.append("")
         return out
 
@@ -948,6 +1057,8 @@ class Report:
         for r in self.results:
             for what in self.missed(r):
                 missed.append(f"{what} at {human(r.rows)}")
+        if self.cbp and self.cbp.missed():
+            missed.append(f"CBP layout at {human(self.cbp.rows)}")
         out.append("Targets missed in this run: " + (", ".join(missed) if missed else "none") + ".")
         out.append("")
         out += [NOTES_START, self.notes.strip("\n"), NOTES_END, ""]
@@ -979,7 +1090,7 @@ class Report:
         return out
 
     def _errors(self) -> list[str]:
-        errors = [e for r in self.results for e in r.errors]
+        errors = [e for r in self.results for e in r.errors] + (self.cbp.errors if self.cbp else [])
         if not errors:
             return []
         return ["## Problems seen during the run", ""] + [f"- {e}" for e in errors] + [""]
@@ -1016,6 +1127,9 @@ def parser() -> argparse.ArgumentParser:
                    help="incremental run: only the stages without Prefect, not `hmo run`")
     p.add_argument("--no-prefect-server", action="store_true",
                    help="incremental run: do not also time `hmo run` against a Prefect server started for the run")
+    p.add_argument("--cbp", type=Path, default=CBP_FILE,
+                   help="the CBP export of section 4 (default ../shared/real/...; absent: section skipped)")
+    p.add_argument("--no-cbp", action="store_true", help="skip the CBP layout measurement")
     p.add_argument("--no-profile", action="store_true", help="do not profile the stages that miss a target")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown to (re)write (default docs/benchmarks.md)")
@@ -1065,6 +1179,9 @@ def main(argv: list[str] | None = None) -> int:
         except StageFailed as exc:
             res.errors.append(str(exc))
             log(f"FAILED: {exc}")
+
+    # 4 (measured before 3, which is slow): the CBP layout; it is small, so --quick runs it too
+    report.cbp = None if args.no_cbp else measure_cbp(harness, args.cbp.resolve(), data, args.repeat)
 
     # 3: incremental run
     snapshots: dict[int, Path] = {}
@@ -1132,7 +1249,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report.markdown())
     log(f"wrote {args.out}")
-    return 1 if any(r.errors for r in report.results) else 0
+    return 1 if any(r.errors for r in report.results) or (report.cbp and report.cbp.errors) else 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from ingest.settings import PROJECT_ROOT
 from bench.run import DEFAULT_OUT, NOTES_END, NOTES_START, kept_notes, parse_size
 
 SECTIONS = ["## Machine", "## 1. Ingest", "## 2. Validation", "## 3. Incremental run",
-            "## 4. Peak memory (RSS)", "## Where the time goes", "## Reproduce"]
+            "## 4. CBP layout against the standard layout", "## 5. Peak memory (RSS)", "## Where the time goes",
+            "## Reproduce"]
 
 
 def table_rows(markdown: str, section: str, column: int = 0) -> list[list[str]]:
@@ -29,7 +30,7 @@ def test_smallest_run_writes_every_section(tmp_path: Path) -> None:
     before = DEFAULT_OUT.read_bytes() if DEFAULT_OUT.exists() else None
     result = subprocess.run(
         [sys.executable, "-m", "bench.run", "--sizes", "2000", "--repeat", "1", "--no-incremental",
-         "--no-profile", "--work", str(tmp_path / "work"), "--out", str(out)],
+         "--no-profile", "--cbp", str(tmp_path / "absent.csv"), "--work", str(tmp_path / "work"), "--out", str(out)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -44,10 +45,11 @@ def test_smallest_run_writes_every_section(tmp_path: Path) -> None:
         assert figure > 0 and baseline > 0
         assert abs(ratio - figure / baseline) <= 0.1 * ratio  # the table shows rounded seconds
         assert row[5] in ("yes", "**no**")
-    memory = table_rows(text, "## 4. Peak memory (RSS)", column=1)
+    memory = table_rows(text, "## 5. Peak memory (RSS)", column=1)
     assert [row[0] for row in memory] == ["ingest", "validation"]
     assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in memory)
     assert "not measured" in text.split("## 3. Incremental run", 1)[1].split("\n## ", 1)[0].lower()
+    assert "absent.csv` is absent" in text.split("## 4. CBP layout", 1)[1].split("\n## ", 1)[0]  # skipped, no error
     # scratch data stays in the work directory; the repository's document is untouched
     assert (tmp_path / "work" / "data" / "pan_2k.csv").exists()
     assert (DEFAULT_OUT.read_bytes() if DEFAULT_OUT.exists() else None) == before
