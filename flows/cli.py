@@ -26,9 +26,18 @@ def _print_lines(lines: list[str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace, paths: Paths) -> int:
-    from flows.pipeline import hmo_run
+    from flows.server import prefect_api
 
-    summary = hmo_run(str(paths.root), full_refresh=args.full_refresh)
+    def imports() -> None:
+        from flows import stages
+        from flows.pipeline import hmo_run  # noqa: F401
+
+        stages.preload()
+
+    with prefect_api(paths.work / "prefect-server.log", meanwhile=imports):
+        from flows.pipeline import hmo_run
+
+        summary = hmo_run(str(paths.root), full_refresh=args.full_refresh)
     _print_lines(summary.lines())
     return 0
 

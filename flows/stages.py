@@ -46,6 +46,12 @@ class RunSummary:
         return out
 
 
+def preload() -> None:
+    """Import dbt and Great Expectations (~4-5 s) while something else waits, e.g. a server starting."""
+    import dbt.cli.main  # noqa: F401
+    import great_expectations  # noqa: F401
+
+
 def ingest(paths: Paths) -> IngestSummary:
     con = connect(paths.warehouse)
     try:
