@@ -17,7 +17,6 @@ STANDARD_COLUMNS: dict[str, tuple[str, bool, str | None]] = {
     "count": ("cantidad", True, None),
     "obs_status": ("estado_obs", False, "A"),
 }
-REQUIRED = [name for name, (_, required, _) in STANDARD_COLUMNS.items() if required]
 
 
 def normalise_name(header: str) -> str:

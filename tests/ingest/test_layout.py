@@ -1,6 +1,6 @@
 import pytest
 
-from ingest.layout import REQUIRED, standard_name
+from ingest.layout import standard_name
 
 
 @pytest.mark.parametrize(
@@ -19,6 +19,3 @@ from ingest.layout import REQUIRED, standard_name
 def test_headers_match_in_english_or_spanish_whatever_case_accents_spacing(header, expected):
     assert standard_name(header) == expected
 
-
-def test_required_columns_follow_the_standard():
-    assert REQUIRED == ["reporting_country", "period", "flow_type", "sex", "age", "nationality", "count"]
