@@ -68,6 +68,9 @@ TARGETS = {
     "cbp_ratio": 3.0,  # issue #3: the CBP file end to end under 3 times a standard file of its row count
     "rss_mb": 2048.0,
 }
+# Issue #4 sets the ingest and validation ratios on a 10M-row file; smaller
+# sizes are measured for information (fixed start-up costs dominate them).
+RATIO_TARGET_ROWS = 10_000_000
 CHILD_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -711,11 +714,16 @@ def parts_table(title: str, parts: dict[str, float], total: float, limit: int | 
     return lines
 
 
-def ratio_row(rows: str, figure: Series, baseline: Series, limit: float, strict: bool = False) -> str:
+def ratio_row(rows: str, figure: Series, baseline: Series, limit: float, strict: bool = False,
+              applies: bool = True) -> str:
     """A row of a figure-against-baseline table: the ratio must be <= limit (strict: < limit)."""
     q = ratio(figure.seconds, baseline.seconds)
+    target = f"{'<' if strict else '≤'} {limit}"
+    verdict = met(q < limit if strict else q <= limit) if applies else "information"
+    if not applies:
+        target = f"({target} at {human(RATIO_TARGET_ROWS)})"
     return (f"| {rows} | {fmt(figure.seconds)}{figure.spread()} | {fmt(baseline.seconds)}{baseline.spread()} | "
-            f"{fmt(q)} | {'<' if strict else '≤'} {limit} | {met(q < limit if strict else q <= limit)} |")
+            f"{fmt(q)} | {target} | {verdict} |")
 
 
 def rss_row(stage: str, rows: str, series: Series, baseline: Series | None = None) -> str:
@@ -747,9 +755,11 @@ class Report:
 
     def missed(self, res: SizeResults) -> list[str]:
         out = []
-        if res.ingest.runs and not ratio(res.ingest.seconds, res.ingest_base.seconds) <= TARGETS["ingest_ratio"]:
+        ratios_apply = res.rows >= RATIO_TARGET_ROWS
+        if ratios_apply and res.ingest.runs and not (
+                ratio(res.ingest.seconds, res.ingest_base.seconds) <= TARGETS["ingest_ratio"]):
             out.append("ingest")
-        if res.validate.runs and not (
+        if ratios_apply and res.validate.runs and not (
                 ratio(res.validate.seconds, res.validate_base.seconds) <= TARGETS["validate_ratio"]):
             out.append("validation")
         incremental = res.flow.runs and not res.flow.wall < TARGETS["incremental_seconds"]
@@ -855,7 +865,8 @@ class Report:
             "|---:|---:|---:|---:|---:|---|",
         ]
         rows = [r for r in self.results if r.ingest.runs]
-        out += [ratio_row(human(r.rows), r.ingest, r.ingest_base, TARGETS["ingest_ratio"]) for r in rows]
+        out += [ratio_row(human(r.rows), r.ingest, r.ingest_base, TARGETS["ingest_ratio"],
+                          applies=r.rows >= RATIO_TARGET_ROWS) for r in rows]
         if rows:
             big = rows[-1]
             out += ["", f"Split of the figure at {human(big.rows)} rows (wrapped functions; nested parts "
@@ -883,7 +894,8 @@ class Report:
             "target | met? |",
             "|---:|---:|---:|---:|---:|---|",
         ]
-        out += [ratio_row(human(r.rows), r.validate, r.validate_base, TARGETS["validate_ratio"]) for r in rows]
+        out += [ratio_row(human(r.rows), r.validate, r.validate_base, TARGETS["validate_ratio"],
+                          applies=r.rows >= RATIO_TARGET_ROWS) for r in rows]
         if rows:
             out += ["", "The same split like for like (medians, seconds):", "",
                     "| rows | prepare_batches: pipeline / plain | rules: GX run_suites / plain SQL | ratio of "
@@ -1012,6 +1024,11 @@ class Report:
         if c.figure.runs:
             out.append(ratio_row(human(c.rows), c.figure, c.baseline, limit, strict=True))
             figure, baseline = c.figure.parts(), c.baseline.parts()
+            if figure.get("ingest") and baseline.get("ingest"):
+                # Ingest alone, without validation's fixed dbt and GX costs, which would hide a slow profile.
+                q = ratio(figure["ingest"], baseline["ingest"])
+                out.append(f"| {human(c.rows)}, ingest alone | {fmt(figure['ingest'])} | {fmt(baseline['ingest'])} | "
+                           f"{fmt(q)} | < {limit} | {met(q < limit)} |")
             out += ["", "Split of both (medians, seconds; wrapped functions: the `ingest_inbox:` parts are inside "
                     "`ingest`, `dbt: parse` is inside `dbt: prepare_validation`, and validation is that plus "
                     "`validate_pending`):", "",

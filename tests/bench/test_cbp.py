@@ -87,6 +87,7 @@ def test_both_files_alternate_from_the_usa_inbox_to_a_verdict(tmp_path: Path) ->
     assert "`cbp-nationwide-encounters`" in body and "inbox/USA/" in body
     assert table_row(body, str(ROWS))[1:] == ["3.00 (3.00–3.00)", "2.00 (2.00–2.00)", "1.50", "< 3.0", "yes"]
     assert table_row(body, "ingest")[1:] == ["0.75", "0.50"]
+    assert table_row(body, f"{ROWS}, ingest alone")[1:] == ["0.75", "0.50", "1.50", "< 3.0", "yes"]
     memory = section(markdown(res), "## 5. Peak memory (RSS)")
     assert table_row(memory, "CBP file, ingest + validation (baseline: standard file)")[1:] == [
         str(ROWS), "500", "400", "< 2 GB", "yes"]

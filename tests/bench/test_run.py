@@ -1,6 +1,8 @@
 """The benchmark harness in its smallest mode: it runs, and writes every section with numbers."""
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -8,7 +10,7 @@ from pathlib import Path
 
 from ingest.settings import PROJECT_ROOT
 
-from bench.run import DEFAULT_OUT, NOTES_END, NOTES_START, kept_notes, parse_size
+from bench.run import DEFAULT_OUT, NOTES_END, NOTES_START, Report, Run, SizeResults, kept_notes, parse_size
 
 SECTIONS = ["## Machine", "## 1. Ingest", "## 2. Validation", "## 3. Incremental run",
             "## 4. CBP layout against the standard layout", "## 5. Peak memory (RSS)", "## Where the time goes",
@@ -44,7 +46,7 @@ def test_smallest_run_writes_every_section(tmp_path: Path) -> None:
         figure, baseline, ratio = (float(row[i].split()[0]) for i in (1, 2, 3))
         assert figure > 0 and baseline > 0
         assert abs(ratio - figure / baseline) <= 0.1 * ratio  # the table shows rounded seconds
-        assert row[5] in ("yes", "**no**")
+        assert row[5] == "information" and row[4].endswith("at 10M)")  # issue #4 sets the targets at 10M
     memory = table_rows(text, "## 5. Peak memory (RSS)", column=1)
     assert [row[0] for row in memory] == ["ingest", "validation"]
     assert all(float(row[2]) > 0 and float(row[3]) > 0 for row in memory)
@@ -71,3 +73,21 @@ def test_work_directory_must_be_outside_the_repository() -> None:
     )
     assert result.returncode != 0 and "outside the repository" in result.stderr
     assert not (PROJECT_ROOT / "benchwork").exists()
+
+
+def test_ingest_and_validation_ratios_are_judged_at_10m_rows_only() -> None:
+    def sized(rows: int) -> SizeResults:
+        res = SizeResults(rows)
+        for figure, baseline in ((res.ingest, res.ingest_base), (res.validate, res.validate_base)):
+            figure.add(Run(seconds=5.0, wall=5.0, rss_mb=1.0))
+            baseline.add(Run(seconds=1.0, wall=1.0, rss_mb=1.0))
+        return res
+
+    args = argparse.Namespace(repeat=1, large_repeat=None, work=Path("/tmp/w"), new_rows=10_000)
+    report = Report(args=args, command="python -m bench.run", started=dt.datetime(2025, 1, 1), load_start="0",
+                    results=[sized(1_000_000), sized(10_000_000)], new_file=None, new_month=None, flow_mode="",
+                    notes="", finished=dt.datetime(2025, 1, 1, 0, 5), code_end="x")
+
+    assert report.missed(report.results[0]) == []
+    assert report.missed(report.results[1]) == ["ingest", "validation"]
+    assert "Targets missed in this run: ingest at 10M, validation at 10M." in report.markdown()
