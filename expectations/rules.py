@@ -80,13 +80,23 @@ where count is null and not (obs_status = 'Q' and count_value is null)
 """
 
 SLICE = ["reporting_country", "period", "flow_type", "border_point", "counterpart_country"]
-_KEY_SOURCE = {
+_AS_SUBMITTED = {
+    "reporting_country": "coalesce(reporting_country, reporting_country_value)",
     "period": "coalesce(period::varchar, period_value)",
     "flow_type": "coalesce(flow_type, flow_type_value)", "border_point": "border_point",
     "counterpart_country": "coalesce(counterpart_country, counterpart_country_value)",
     "sex": "coalesce(sex, sex_value)", "age": "coalesce(age, age_value)",
     "nationality": "coalesce(nationality, nationality_value)",
 }
+# The batch carries each row's slice (its submission and SLICE columns, codes
+# or, where unresolved, the values as submitted) as one `slice_key` column, so
+# the rules group and join on it instead of five text columns: at 10M rows that
+# halves C01 and C02, whose hash tables otherwise outgrow the memory limit
+# (docs/benchmarks.md). The key is a 64-bit hash; prepare_batches checks that
+# no two slices of the batch share one and else falls back to the exact key.
+SLICE_KEY_HASHED = f"hash(submission_id, {', '.join(_AS_SUBMITTED[c] for c in SLICE)})"
+SLICE_KEY_EXACT = f"struct_pack(submission_id, {', '.join(f'{c} := {_AS_SUBMITTED[c]}' for c in SLICE)})"
+_KEY_SOURCE = {"slice_key": "slice_key", **{c: _AS_SUBMITTED[c] for c in ("sex", "age", "nationality")}}
 
 # Grouping on the key and joining back costs one hash aggregate; a window over
 # the whole batch would sort it.
@@ -109,9 +119,11 @@ join repeated using (submission_id, {", ".join(_KEY_SOURCE)})
 where keyed.source_row <> repeated.first_row
 """
 
-_CHECKABLE = f"""
+def _checkable(*carried: str) -> str:
+    """Rows whose codes all resolved; `carried`: columns a rule reports besides the key."""
+    return f"""
 obs as (
-    select submission_id, source_row, count, {", ".join(SLICE)}, sex, age, nationality
+    select submission_id, source_row, count, slice_key, sex, age, nationality{"".join(f", {c}" for c in carried)}
     from {{batch}}
     where period is not null and sex is not null and age is not null
       and nationality is not null and counterpart_country is not null
@@ -121,7 +133,7 @@ obs as (
 
 def _c01_dimension(dimension: str, complete: str) -> str:
     """Parts of one dimension against their `_T` with every other column equal."""
-    others = [c for c in [*SLICE, "sex", "age", "nationality"] if c != dimension]
+    others = [c for c in ["slice_key", "sex", "age", "nationality"] if c != dimension]
     on = ", ".join(["submission_id", *others])
     return f"""
 {dimension}_totals as (
@@ -144,14 +156,14 @@ def _c01_dimension(dimension: str, complete: str) -> str:
 )"""
 
 
-_AGE_OTHERS = [*SLICE, "sex", "nationality"]
+_AGE_OTHERS = ["slice_key", "sex", "nationality"]
 
 # Each row is a part of its parent in each dimension (sex and nationality: `_T`;
 # age: its node in the CL_AGE tree). Parts must add up to a given parent when
 # they are complete (F and M; every child age band; a nationality list closed by
 # `_O`), and may never exceed it. Suppressed parts make a total uncheckable.
 _C01 = f"""
-with {_CHECKABLE},
+with {_checkable()},
 {_c01_dimension("sex", "bool_or(sex = 'F') and bool_or(sex = 'M')")},
 {_c01_dimension("nationality", "bool_or(nationality = '_O')")},
 age_children as (
@@ -195,7 +207,7 @@ where all_given and total is not null
 # `_T`; its grand total sums, for each sex and nationality, the finest age bands
 # given. Cross-sections of one slice must agree.
 _C02 = f"""
-with {_CHECKABLE},
+with {_checkable(*SLICE)},
 counted as (
     select *,
            case when sex = '_T' and nationality = '_T' then 'age'
@@ -210,7 +222,7 @@ ancestors as (
     from seeds.cl_age
 ),
 covered as (  -- age bands that have a narrower band beside them
-    select distinct counted.submission_id, {", ".join(f"counted.{c}" for c in SLICE)},
+    select distinct counted.submission_id, counted.slice_key,
            counted.sex, counted.nationality, ancestors.ancestor as age
     from counted
     join ancestors on ancestors.code = counted.age and ancestors.ancestor <> counted.age
@@ -218,16 +230,17 @@ covered as (  -- age bands that have a narrower band beside them
 finest as (
     select counted.*
     from counted
-    anti join covered using (submission_id, {", ".join(SLICE)}, sex, nationality, age)
+    anti join covered using (submission_id, slice_key, sex, nationality, age)
 ),
 totals as (
-    select submission_id, {", ".join(SLICE)}, cross_section, sum(count) as total,
+    select submission_id, slice_key, {", ".join(f"any_value({c}) as {c}" for c in SLICE)},
+           cross_section, sum(count) as total,
            min(source_row) as first_row
     from finest
     group by all
 ),
 disagreeing as (
-    select submission_id, {", ".join(SLICE)}
+    select submission_id, slice_key
     from totals
     group by all
     having count(distinct total) > 1
@@ -236,7 +249,7 @@ select totals.submission_id, totals.first_row as source_row, 'count' as column_n
        totals.total::varchar as value,
        totals.cross_section || ' | ' || concat_ws(' ', {", ".join(f"totals.{c}" for c in SLICE)}) as detail
 from totals
-semi join disagreeing using (submission_id, {", ".join(SLICE)})
+semi join disagreeing using (submission_id, slice_key)
 """
 
 RULES: list[Rule] = [

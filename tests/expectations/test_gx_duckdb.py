@@ -49,3 +49,23 @@ def test_each_unexpected_rows_query_runs_once_for_count_and_sample(tmp_path):
     assert result.result["observed_value"] == 5
     assert len(result.result["details"]["unexpected_rows"]) == 5
     assert con.execute("select nextval('executions')").fetchone() == (6,)
+
+
+def test_the_batch_is_read_where_it_is_not_copied(tmp_path):
+    import sqlalchemy as sa
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create table t as select range as id from range(50)")
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        [result] = validate(con, gx.expectations.UnexpectedRowsExpectation(
+            unexpected_rows_query="select id from {batch} where id < 5"))
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert result.result["observed_value"] == 5
+    assert statements and not [s for s in statements if "temporary table" in s.lower()]

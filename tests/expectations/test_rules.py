@@ -4,16 +4,19 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from expectations.rules import RULES_BY_ID
+from expectations.rules import RULES_BY_ID, SLICE_KEY_EXACT, SLICE_KEY_HASHED
+from expectations.validate import settle_slice_keys
 from ingest.settings import PROJECT_ROOT
 
 COLUMNS = ["reporting_country", "period", "flow_type", "border_point", "counterpart_country",
            "sex", "age", "nationality", "count", "obs_status"]
 
 
-@pytest.fixture
-def con():
+@pytest.fixture(params=["hashed", "exact"])
+def con(request):
+    """Every rule must give the same answer with either slice key prepare_batches may store."""
     con = duckdb.connect()
+    con.execute(f"set variable slice_key = '{request.param}'")
     con.execute("create schema seeds")
     con.execute(
         "create table seeds.cl_age as select * from read_csv(?, all_varchar = true)",
@@ -42,6 +45,9 @@ def batch(con, rows: list[str]) -> None:
         )
     con.execute("alter table validation__pending_observations alter count type bigint")
     con.execute("alter table validation__pending_observations alter period type date using (period || '-01')::date")
+    key = SLICE_KEY_HASHED if con.execute("select getvariable('slice_key')").fetchone()[0] == "hashed" else SLICE_KEY_EXACT
+    con.execute(f"create or replace table validation__pending_observations as "
+                f"select *, {key} as slice_key from validation__pending_observations")
 
 
 def failing(con, rule_id: str) -> list[tuple]:
@@ -71,6 +77,31 @@ def test_c01_incomplete_parts_may_be_less_but_never_more_than_the_total(con):
         "PAN,2024-01,ENTRY,_T,_T,_T,_T,VEN,11,A",
     ])
     assert failing(con, "C01") == [(2, "nationality", "10")]
+
+
+TWO_MONTHS_THAT_ADD_UP = [
+    "PAN,2024-01,ENTRY,_T,_T,_T,_T,VEN,10,A",
+    "PAN,2024-01,ENTRY,_T,_T,F,_T,VEN,4,A",
+    "PAN,2024-01,ENTRY,_T,_T,M,_T,VEN,6,A",
+    "PAN,2024-02,ENTRY,_T,_T,_T,_T,VEN,5,A",
+    "PAN,2024-02,ENTRY,_T,_T,F,_T,VEN,2,A",
+    "PAN,2024-02,ENTRY,_T,_T,M,_T,VEN,3,A",
+]
+
+
+def test_c01_keeps_slices_apart(con):
+    batch(con, [*TWO_MONTHS_THAT_ADD_UP, "PAN,2024-02,EXIT,_T,_T,F,_T,VEN,3,A"])
+    assert failing(con, "C01") == []
+    assert failing(con, "R04") == []
+
+
+def test_slices_sharing_a_hashed_key_are_told_apart(con):
+    batch(con, TWO_MONTHS_THAT_ADD_UP)
+    assert not settle_slice_keys(con)
+    con.execute("create or replace table validation__pending_observations as "  # as if both hashed alike
+                "select * replace (7::ubigint as slice_key) from validation__pending_observations")
+    assert settle_slice_keys(con)
+    assert failing(con, "C01") == [] and failing(con, "R04") == []
 
 
 def test_c01_follows_the_age_tree(con):
