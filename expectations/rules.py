@@ -119,12 +119,10 @@ join repeated using (submission_id, {", ".join(_KEY_SOURCE)})
 where keyed.source_row <> repeated.first_row
 """
 
-def _checkable(*carried: str) -> str:
-    """Rows whose codes all resolved; `carried`: columns a rule reports besides the key."""
-    return f"""
+_CHECKABLE = """
 obs as (
-    select submission_id, source_row, count, slice_key, sex, age, nationality{"".join(f", {c}" for c in carried)}
-    from {{batch}}
+    select submission_id, source_row, count, slice_key, sex, age, nationality
+    from {batch}
     where period is not null and sex is not null and age is not null
       and nationality is not null and counterpart_country is not null
       and reporting_country is not null
@@ -163,7 +161,7 @@ _AGE_OTHERS = ["slice_key", "sex", "nationality"]
 # they are complete (F and M; every child age band; a nationality list closed by
 # `_O`), and may never exceed it. Suppressed parts make a total uncheckable.
 _C01 = f"""
-with {_checkable()},
+with {_CHECKABLE},
 {_c01_dimension("sex", "bool_or(sex = 'F') and bool_or(sex = 'M')")},
 {_c01_dimension("nationality", "bool_or(nationality = '_O')")},
 age_children as (
@@ -207,7 +205,7 @@ where all_given and total is not null
 # `_T`; its grand total sums, for each sex and nationality, the finest age bands
 # given. Cross-sections of one slice must agree.
 _C02 = f"""
-with {_checkable(*SLICE)},
+with {_CHECKABLE},
 counted as (
     select *,
            case when sex = '_T' and nationality = '_T' then 'age'
@@ -233,8 +231,7 @@ finest as (
     anti join covered using (submission_id, slice_key, sex, nationality, age)
 ),
 totals as (
-    select submission_id, slice_key, {", ".join(f"any_value({c}) as {c}" for c in SLICE)},
-           cross_section, sum(count) as total,
+    select submission_id, slice_key, cross_section, sum(count) as total,
            min(source_row) as first_row
     from finest
     group by all
@@ -247,9 +244,12 @@ disagreeing as (
 )
 select totals.submission_id, totals.first_row as source_row, 'count' as column_name,
        totals.total::varchar as value,
-       totals.cross_section || ' | ' || concat_ws(' ', {", ".join(f"totals.{c}" for c in SLICE)}) as detail
+       totals.cross_section || ' | ' || concat_ws(' ', {", ".join(f"named.{c}" for c in SLICE)}) as detail
 from totals
 semi join disagreeing using (submission_id, slice_key)
+-- the slice's values, from one of its rows: carried through the aggregates they would cost memory
+join {{batch}} as named
+  on named.submission_id = totals.submission_id and named.source_row = totals.first_row
 """
 
 RULES: list[Rule] = [

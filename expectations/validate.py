@@ -160,7 +160,16 @@ def _record_failures(con: duckdb.DuckDBPyConnection, rule: Rule, sample: list[di
 
 
 def validate_pending(con: duckdb.DuckDBPyConnection) -> list[Verdict]:
-    pending = prepare_batches(con)
+    try:
+        return _validate(con, prepare_batches(con))
+    finally:
+        # The batch is a copy of what arrived (10M rows: ~0.5 GB on disk); the
+        # verdicts and failures are what stays.
+        con.execute(f"drop table if exists {BATCH_TABLES['observations']}")
+        con.execute(f"drop view if exists {BATCH_TABLES['submissions']}")
+
+
+def _validate(con: duckdb.DuckDBPyConnection, pending: list[int]) -> list[Verdict]:
     if not pending:
         return []
     outcome = run_suites(con)

@@ -134,6 +134,9 @@ def test_c02_compares_marginal_tables_on_their_finest_age_bands(con):
     assert failing(con, "C02") == []
     batch(con, rows[:-1] + ["PAN,2024-01,ENTRY,_T,_T,M,_T,_T,6,A"])
     assert [r[2] for r in failing(con, "C02")] == ["10", "11"]
+    sql = RULES_BY_ID["C02"].sql.replace("{batch}", "validation__pending_observations")
+    assert sorted(r[0] for r in con.execute(f"select detail from ({sql})").fetchall()) == [
+        "nationality | PAN 2024-01-01 ENTRY _T _T", "sex | PAN 2024-01-01 ENTRY _T _T"]
 
 
 def test_r04_names_each_repeated_row(con):
