@@ -128,8 +128,8 @@ def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
     con.execute(
         """
         update raw.submissions
-        set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, missing_columns = ?, read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?,
-            status = 'received'
+        set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, missing_columns = ?,
+            read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?, status = 'received'
         where submission_id = ?
         """,
         [
