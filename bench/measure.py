@@ -26,6 +26,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ingest.warehouse import memory_limit
+
 for _name, _value in (
     ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
     ("DO_NOT_TRACK", "1"),
@@ -234,17 +236,12 @@ def stage_validate_baseline(root: str) -> dict:
     failing: dict[str, int] = {}
     start = time.perf_counter()
     con = duckdb.connect(str(database))
-    # The pipeline's own memory limit (if it sets one), so that both sides work under the same cap.
-    import ingest.warehouse as warehouse
-
-    limit = warehouse.memory_limit() if callable(getattr(warehouse, "memory_limit", None)) else None
-    if limit:
-        con.execute(f"set memory_limit = '{limit}'")
+    # The pipeline's own memory limit, so that both sides work under the same cap.
+    limit = memory_limit()
+    con.execute(f"set memory_limit = '{limit}'")
     try:
         with timer("prepare_batches"):
-            pending = prepare_batches(con)  # a count, or (since) the list of pending ids
-        if isinstance(pending, (list, tuple, set)):
-            pending = len(pending)
+            pending = len(prepare_batches(con))
         for rule in RULES:
             sql = rule.sql.replace("{batch}", BATCH_TABLES[rule.target])
             with timer(f"rule {rule.rule_id}"):
@@ -336,19 +333,16 @@ def stage_ingest_variant(database: str, csv: str, variant: str) -> dict:
     """One INGEST_VARIANTS entry in a fresh database file, under the pipeline's memory limit."""
     import duckdb
 
-    import ingest.warehouse as warehouse
-
     columns = {f"c{i}": "varchar" for i in range(10)}
     read = (f"read_csv('{csv}', header = false, skip = 1, delim = ',', quote = '\"', escape = '\"', "
             f"columns = {columns!r}, null_padding = true, strict_mode = true, auto_detect = false")
     sequential, read = read + ", parallel = false)", read + ")"
-    limit = warehouse.memory_limit() if callable(getattr(warehouse, "memory_limit", None)) else None
+    limit = memory_limit()
     timer = Timer()
     start = time.perf_counter()
     con = duckdb.connect(database)
     try:
-        if limit:
-            con.execute(f"set memory_limit = '{limit}'")
+        con.execute(f"set memory_limit = '{limit}'")
         with timer("statements"):
             for sql in INGEST_VARIANTS[variant][1]:
                 con.execute(sql.replace("{read}", read).replace("{sequential}", sequential))

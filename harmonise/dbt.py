@@ -10,10 +10,9 @@ import hashlib
 import os
 from pathlib import Path
 
-import duckdb
-
 from ingest.errors import HmoError
 from ingest.settings import PROJECT_ROOT, Paths
+from ingest.warehouse import connect
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 BEFORE_VALIDATION = "resource_type:seed +int_observations__resolved +int_nationality_names"
@@ -92,16 +91,15 @@ class DbtProject:
         self._invoke(args)
 
     def _built_with(self, step: str) -> str | None:
-        con = duckdb.connect(str(self._warehouse))
+        con = connect(self._warehouse)
         try:
-            con.execute("create table if not exists main.hmo_build_state (step varchar, fingerprint varchar)")
             row = con.execute("select fingerprint from main.hmo_build_state where step = ?", [step]).fetchone()
             return row[0] if row else None
         finally:
             con.close()
 
     def _record(self, step: str, fingerprint: str) -> None:
-        con = duckdb.connect(str(self._warehouse))
+        con = connect(self._warehouse)
         try:
             con.execute("delete from main.hmo_build_state where step = ?", [step])
             con.execute("insert into main.hmo_build_state values (?, ?)", [step, fingerprint])

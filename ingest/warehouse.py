@@ -57,6 +57,8 @@ create table if not exists raw.rule_failures (
     value varchar,
     detail varchar
 );
+-- which version of the dbt project (harmonise.dbt.project_fingerprint) built each step
+create table if not exists main.hmo_build_state (step varchar, fingerprint varchar);
 """
 
 
