@@ -12,6 +12,7 @@
         on_schema_change='fail',
     )
 }}
+{% set last_loaded = last_loaded_submission() %}
 
 with submissions as (
     select * from {{ ref('stg_raw__submissions') }}
@@ -25,14 +26,14 @@ new_submissions as (
     select submission_id
     from submissions
     where status = 'accepted'
-      and submission_id > {{ last_loaded_submission() }}
+      and submission_id > {{ last_loaded }}
 ),
 
 new_rows as (
     select classified.*
     from classified
     semi join new_submissions using (submission_id)
-    where classified.submission_id > {{ last_loaded_submission() }}
+    where classified.submission_id > {{ last_loaded }}
 ),
 
 latest_per_slice as (
