@@ -11,3 +11,7 @@ class ConfigurationError(HmoError):
 
 class WarehouseBusy(HmoError):
     """Another process holds the warehouse for writing."""
+
+
+class SchemaMismatch(HmoError):
+    """The warehouse was made by another version of the Observatory."""

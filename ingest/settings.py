@@ -44,8 +44,24 @@ class Paths:
 
     @property
     def warehouse(self) -> Path:
+        """Written by one pipeline process at a time; nobody else opens it."""
         return self.root / "warehouse.duckdb"
 
+    @property
+    def published(self) -> Path:
+        """The last audited copy of the warehouse, swapped in whole: what readers open."""
+        return self.root / "published" / "warehouse.duckdb"
+
+    @property
+    def events(self) -> Path:
+        """What changed a figure after arrival, one file per event, oldest first by name."""
+        return self.root / "events"
+
+    @property
+    def writer_lock(self) -> Path:
+        return self.root / "writer.lock"
+
     def ensure(self) -> None:
-        for folder in (self.inbox, self.archive, self.outbox, self.reports, self.work):
+        for folder in (self.inbox, self.archive, self.outbox, self.reports, self.work,
+                       self.published.parent, self.events):
             folder.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.errors import WarehouseBusy
+from ingest.errors import SchemaMismatch, WarehouseBusy
+
+# Raised whenever a table or column of the DDL below changes meaning or shape:
+# a warehouse of another version is rebuilt from the archive (`hmo rebuild`),
+# never patched in place.
+SCHEMA_VERSION = 2
 
 RAW_DDL = """
 create schema if not exists raw;
@@ -26,6 +31,7 @@ create table if not exists raw.submissions (
     profile varchar,
     source_columns varchar[],             -- header as written
     missing_columns varchar[],            -- "standard column=source column" the file lacks
+    duplicate_columns varchar[],          -- headers that name one standard column twice
     read_error varchar,                   -- why the file could not be read as a table
     data_rows bigint,
     notes varchar[],
@@ -57,8 +63,27 @@ create table if not exists raw.rule_failures (
     value varchar,
     detail varchar
 );
+-- a file whose bytes were already received from the same country: answered, not loaded again
+create sequence if not exists raw.duplicate_id_seq start 1;
+create table if not exists raw.duplicates (
+    duplicate_id integer primary key,
+    submission_id integer not null,       -- the submission with the same bytes
+    reporting_country varchar not null,
+    file_name varchar not null,
+    received_at timestamptz not null
+);
+-- what lies in the inbox that the Observatory will not read, and why (refreshed each ingest)
+create table if not exists raw.refused_files (
+    path varchar primary key,             -- relative to the inbox
+    reason varchar not null,
+    first_seen timestamptz not null,
+    last_seen timestamptz not null
+);
 -- which version of the dbt project (harmonise.dbt.project_fingerprint) built each step
 create table if not exists main.hmo_build_state (step varchar, fingerprint varchar);
+-- submissions up to this id passed the audit build: their verdicts are final
+create table if not exists main.hmo_audit (audited_through integer not null, audited_at timestamptz not null);
+create table if not exists main.hmo_schema (version integer not null);
 """
 
 
@@ -86,5 +111,24 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     # small machine beside dbt and Great Expectations.
     con.execute(f"set memory_limit = '{memory_limit()}'")
     if not read_only:
+        _check_schema(con, path)
         con.execute(RAW_DDL)
+        if not con.execute("select count(*) from main.hmo_schema").fetchone()[0]:
+            con.execute("insert into main.hmo_schema values (?)", [SCHEMA_VERSION])
     return con
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    tables = {row[0] for row in con.execute(
+        "select schema_name || '.' || table_name from duckdb_tables()"
+    ).fetchall()}
+    if "raw.submissions" not in tables:
+        return  # a new warehouse
+    version = con.execute("select max(version) from main.hmo_schema").fetchone()[0] \
+        if "main.hmo_schema" in tables else None
+    if version != SCHEMA_VERSION:
+        con.close()
+        raise SchemaMismatch(
+            f"the warehouse {path} has schema version {version or 1}, this Observatory needs "
+            f"{SCHEMA_VERSION}: run `hmo rebuild` (it rebuilds the warehouse from the archive)"
+        )

@@ -1,0 +1,42 @@
+"""The event log: what changed a figure after a file arrived, kept beside the archive.
+
+The warehouse can be lost or outgrown; the archive (the bytes of every file)
+and this log (when each arrived and what was decided about it) are what
+`hmo rebuild` replays into a new one. One JSON file per event, named so that
+sorting the names sorts the events, each written whole or not at all.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ingest.settings import Paths
+
+KINDS = ("received", "duplicate", "verdict")
+
+
+def record(paths: Paths, kind: str, **data: Any) -> Path:
+    if kind not in KINDS:
+        raise ValueError(f"unknown event kind {kind!r}")
+    now = datetime.now(timezone.utc)
+    paths.events.mkdir(parents=True, exist_ok=True)
+    target = paths.events / f"{now:%Y%m%dT%H%M%S%f}-{kind}-{uuid.uuid4().hex[:8]}.json"
+    partial = target.with_name(target.name + ".partial")
+    with partial.open("w", encoding="utf-8") as handle:
+        json.dump({"kind": kind, "at": now.isoformat(), **data}, handle, ensure_ascii=False, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(target)
+    return target
+
+
+def read_all(paths: Paths) -> list[dict[str, Any]]:
+    """Every complete event, oldest first (a `.partial` left by a crash is not an event)."""
+    if not paths.events.exists():
+        return []
+    return [json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted(paths.events.glob("*.json"))]
