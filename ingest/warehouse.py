@@ -5,6 +5,7 @@ One process writes (the pipeline); everybody else opens it read-only.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -132,3 +133,23 @@ def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"the warehouse {path} has schema version {version or 1}, this Observatory needs "
             f"{SCHEMA_VERSION}: run `hmo rebuild` (it rebuilds the warehouse from the archive)"
         )
+
+
+def publish(warehouse: Path, published: Path) -> Path:
+    """Give readers the warehouse as it is now: a copy swapped in with one rename.
+
+    Called with no connection open (the writer's lock held), so the file is
+    consistent. Readers that opened the previous copy keep reading it; the next
+    reader gets this one; nobody ever sees half of either, and nobody reading
+    can block the pipeline, which never opens the published copy.
+    """
+    if warehouse.with_name(warehouse.name + ".wal").exists():
+        # A write-ahead log left by a process that did not close cleanly: fold it in first.
+        duckdb.connect(str(warehouse)).execute("checkpoint").close()
+    published.parent.mkdir(parents=True, exist_ok=True)
+    partial = published.with_name(published.name + ".partial")
+    shutil.copyfile(warehouse, partial)
+    with partial.open("rb") as handle:
+        os.fsync(handle.fileno())
+    partial.replace(published)
+    return published
