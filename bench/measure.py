@@ -267,17 +267,12 @@ def stage_pipeline(root: str) -> dict:
     start = time.perf_counter()
     with timer("import dbt (the pipeline imports it in its first dbt call)"):
         _time_dbt(timer, models)
-    with timer("ingest"):
-        ingested = stages.ingest(paths)
-    dbt = DbtProject(paths)
-    with timer("validate"):
-        verdicts = stages.validate(paths, dbt)
-    with timer("receipts"):
-        stages.answer(paths, ingested, verdicts)
-    with timer("build"):
-        stages.build(paths, dbt)
-    with timer("report"):
-        stages.report(paths)
+    def timed(stage: str, function, *args):  # type: ignore[no-untyped-def]
+        with timer(stage):
+            return function(*args)
+
+    summary = stages.run(paths, DbtProject(paths), call=timed)
+    ingested, verdicts = summary.ingested, summary.verdicts
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,

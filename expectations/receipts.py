@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from expectations.rules import RULES_BY_ID
+from ingest import events
 from ingest.settings import Paths
+
+# Most file systems allow 255 bytes a name; the receipt adds its id, verdict and
+# suffix (~40 bytes), so the sender's name keeps at most this many.
+_NAME_BYTES = 160
+_RECEIPT_NAME = re.compile(r"\.(?P<kind>d?)(?P<id>[0-9]+)\.(?:accepted|rejected|duplicate)\.txt$")
 
 _STATUS_TEXT = {
     "accepted": ("ACEPTADO", "ACCEPTED"),
@@ -38,7 +48,14 @@ def _suggestions(con: duckdb.DuckDBPyConnection, values: list[str]) -> dict[str,
     return {value: names for value, names in rows}
 
 
-def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_file: str | None = None) -> dict:
+def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_id: int | None = None) -> dict:
+    duplicate = None
+    if duplicate_id is not None:
+        duplicate = con.execute(
+            "select submission_id, file_name, received_at from raw.duplicates where duplicate_id = ?",
+            [duplicate_id],
+        ).fetchone()
+        submission_id = duplicate[0]
     sub = con.execute(
         """
         select submission_id, reporting_country, file_name, sha256, status, data_rows,
@@ -50,9 +67,10 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_f
     keys = ["submission_id", "reporting_country", "file_name", "sha256", "status", "data_rows",
             "encoding", "delimiter", "profile", "notes", "received_at", "decided_at"]
     data = {k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in zip(keys, sub)}
-    if duplicate_file is not None:
-        data.update(status="duplicate", duplicate_of=submission_id, file_name=duplicate_file,
-                    original_file_name=sub[2], problems=[])
+    if duplicate is not None:
+        data.update(status="duplicate", duplicate_id=duplicate_id, duplicate_of=submission_id,
+                    file_name=duplicate[1], received_at=str(duplicate[2]), original_file_name=sub[2],
+                    problems=[])
         return data
     failures = con.execute(
         """
@@ -88,8 +106,10 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_f
     if data["status"] == "accepted":
         data["periods"], data["flow_types"] = con.execute(
             """
-            select list(distinct trim(period) order by trim(period)),
-                   list(distinct upper(trim(flow_type)) order by upper(trim(flow_type)))
+            select coalesce(list(distinct trim(period) order by trim(period))
+                                filter (where nullif(trim(period), '') is not null), []),
+                   coalesce(list(distinct upper(trim(flow_type)) order by upper(trim(flow_type)))
+                                filter (where nullif(trim(flow_type), '') is not null), [])
             from raw.observations where submission_id = ?
             """,
             [submission_id],
@@ -131,13 +151,98 @@ def render_text(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def receipt_stem(file_name: str, receipt_id: str, status: str) -> str:
+    """A receipt's name from the sender's: readable, always valid, never two alike.
+
+    Path parts, control characters and a leading dot go; a name too long for the
+    file system is cut (the id that follows keeps it unique).
+    """
+    name = unicodedata.normalize("NFC", file_name.replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in name).lstrip(".") or "file"
+    encoded = name.encode("utf-8")
+    if len(encoded) > _NAME_BYTES:
+        name = encoded[:_NAME_BYTES].decode("utf-8", errors="ignore") + "…"
+    return f"{name}.{receipt_id}.{status}"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    with partial.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(path)
+
+
 def write_receipt(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: int,
-                  duplicate_file: str | None = None) -> Path:
-    data = receipt_data(con, submission_id, duplicate_file)
+                  duplicate_id: int | None = None) -> Path:
+    data = receipt_data(con, submission_id, duplicate_id)
     folder = paths.outbox / data["reporting_country"]
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{Path(data['file_name']).name}.{submission_id}.{data['status']}"
-    (folder / f"{stem}.json").write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    receipt_id = f"d{duplicate_id}" if duplicate_id is not None else str(submission_id)
+    stem = receipt_stem(data["file_name"], receipt_id, data["status"])
+    # The text file is written last: its presence is what says "answered" (answered()).
+    _write_atomically(folder / f"{stem}.json", json.dumps(data, ensure_ascii=False, indent=2, default=str))
     text_path = folder / f"{stem}.txt"
-    text_path.write_text(render_text(data), encoding="utf-8")
+    _write_atomically(text_path, render_text(data))
     return text_path
+
+
+def answered(paths: Paths) -> set[tuple[str, int]]:
+    """(kind, id) of every receipt in the outbox: kind "s" a submission, "d" a duplicate."""
+    found: set[tuple[str, int]] = set()
+    if not paths.outbox.exists():
+        return found
+    for folder in paths.outbox.iterdir():
+        for entry in os.scandir(folder) if folder.is_dir() else ():
+            match = _RECEIPT_NAME.search(entry.name)
+            if match:
+                found.add(("d" if match["kind"] else "s", int(match["id"])))
+    return found
+
+
+@dataclass
+class Answers:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+
+
+def answer_due(con: duckdb.DuckDBPyConnection, paths: Paths) -> Answers:
+    """Write every receipt that is due and not yet written, each on its own.
+
+    Due: a rejection (final at once), an acceptance once the audit build has
+    passed over it (main.hmo_audit), a duplicate. Whatever a crash left
+    unanswered is found here on the next run, because "answered" is read from
+    the outbox itself. One receipt that cannot be written never stops another.
+    """
+    done = answered(paths)
+    submissions = con.execute(
+        """
+        select submission_id, status, reporting_country, file_name
+        from raw.submissions
+        where status = 'rejected'
+           or (status = 'accepted'
+               and submission_id <= (select coalesce(max(audited_through), 0) from main.hmo_audit))
+        order by submission_id
+        """
+    ).fetchall()
+    duplicates = con.execute(
+        "select duplicate_id, reporting_country, file_name from raw.duplicates order by duplicate_id"
+    ).fetchall()
+    answers = Answers()
+    for submission_id, status, country, file_name in submissions:
+        if ("s", submission_id) in done:
+            continue
+        try:
+            events.record(paths, "verdict", submission_id=submission_id, status=status)
+            answers.written.append(write_receipt(con, paths, submission_id))
+        except (OSError, duckdb.Error, ValueError, TypeError) as exc:
+            answers.failed.append((f"{country}/{file_name} [submission {submission_id}]", f"{type(exc).__name__}: {exc}"))
+    for duplicate_id, country, file_name in duplicates:
+        if ("d", duplicate_id) in done:
+            continue
+        try:
+            answers.written.append(write_receipt(con, paths, 0, duplicate_id=duplicate_id))
+        except (OSError, duckdb.Error, ValueError, TypeError) as exc:
+            answers.failed.append((f"{country}/{file_name} [duplicate {duplicate_id}]", f"{type(exc).__name__}: {exc}"))
+    return answers

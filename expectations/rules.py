@@ -11,9 +11,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
-Target = Literal["submissions", "observations"]
+Target = Literal["submissions", "observations", "marts"]
 
-CODED_COLUMNS = ["flow_type", "counterpart_country", "sex", "age", "nationality", "obs_status"]
+CODED_COLUMNS = ["reporting_country", "flow_type", "counterpart_country", "sex", "age", "nationality",
+                 "obs_status"]
+# Required by the standard (§2) and coded: an empty cell is an R02 failure too,
+# so that no published row ever lacks one of them.
+REQUIRED_CODED = ["reporting_country", "flow_type", "sex", "age", "nationality"]
+# A cell a spreadsheet would run as a formula (OWASP's list): never a border-point code.
+FORMULA_LIKE = r"^[=+@\t\r-]"
 
 
 @dataclass(frozen=True)
@@ -33,15 +39,27 @@ from {batch}
 where read_error is not null or coalesce(data_rows, 0) = 0
 """
 
+# missing_columns: "standard column=source column the profile expects" (or the
+# standard column alone); duplicate_columns: "standard column=header|header".
 _S02 = """
 with missing as (
     select submission_id, unnest(missing_columns) as entry
+    from {batch}
+    where read_error is null
+),
+named_twice as (
+    select submission_id, unnest(duplicate_columns) as entry
     from {batch}
     where read_error is null
 )
 select submission_id, null::bigint as source_row, split_part(entry, '=', 1) as column_name,
        nullif(split_part(entry, '=', 2), '') as value, null as detail
 from missing
+union all
+select submission_id, null::bigint as source_row, split_part(entry, '=', 1) as column_name,
+       replace(substr(entry, strpos(entry, '=') + 1), '|', ' | ') as value,
+       'named more than once / nombrada más de una vez' as detail
+from named_twice
 """
 
 _S03 = """
@@ -49,6 +67,8 @@ select submission_id, source_row, 'reporting_country' as column_name,
        coalesce(reporting_country, reporting_country_value) as value, inbox_country as detail
 from {batch}
 where coalesce(reporting_country, reporting_country_value) is distinct from inbox_country
+   -- standard v1.1: the folder must be a reporting country (a member of the RCM or SACM)
+   or inbox_country not in (select iso3 from seeds.countries where conference is not null)
 """
 
 _R01 = """
@@ -57,6 +77,7 @@ from {batch}
 where period is null
 """
 
+_EMPTY = "\n   or ".join(f"(column_name = '{c}' and {c} is null and {c}_value is null)" for c in REQUIRED_CODED)
 _R02 = "\nunion all\n".join(
     f"""
 select submission_id, source_row, '{column}' as column_name, {column}_value as value,
@@ -64,13 +85,16 @@ select submission_id, source_row, '{column}' as column_name, {column}_value as v
 from {{batch}}
 where {column} is null and {column}_value is not null"""
     for column in CODED_COLUMNS
-) + """
+) + f"""
 union all
-select submission_id, source_row, column_name, null as value, null as detail
-from {batch}, (select unnest(['sex', 'age', 'nationality']) as column_name)
-where (column_name = 'sex' and sex is null and sex_value is null)
-   or (column_name = 'age' and age is null and age_value is null)
-   or (column_name = 'nationality' and nationality is null and nationality_value is null)
+select submission_id, source_row, column_name, null as value, 'empty / vacío' as detail
+from {{batch}}, (select unnest({REQUIRED_CODED}) as column_name)
+where {_EMPTY}
+union all
+select submission_id, source_row, 'border_point' as column_name, border_point as value,
+       'a spreadsheet formula, not a code / una fórmula de hoja de cálculo, no un código' as detail
+from {{batch}}
+where regexp_matches(border_point, '{FORMULA_LIKE}')
 """
 
 _R03 = """
@@ -258,20 +282,22 @@ RULES: list[Rule] = [
          "El archivo debe ser texto legible (UTF-8 o Windows-1252/Latin-1) o XLSX, con una fila de encabezado y al menos una fila de datos.",
          _S01),
     Rule("S02", "error", "submissions",
-         "A required column is missing (value: the column of the file the profile expects).",
-         "Falta una columna obligatoria (valor: la columna del archivo que el perfil espera).",
+         "A required column is missing, or named more than once (value: the column of the file the profile "
+         "expects, or the headers that name it).",
+         "Falta una columna obligatoria, o está nombrada más de una vez (valor: la columna del archivo que el "
+         "perfil espera, o los encabezados que la nombran).",
          _S02),
     Rule("S03", "error", "observations",
-         "reporting_country must equal the country of the inbox folder.",
-         "pais_reporte debe ser igual al país de la carpeta de entrada.",
+         "reporting_country must equal the country of the inbox folder, which must be a member of the RCM or SACM.",
+         "pais_reporte debe ser igual al país de la carpeta de entrada, que debe ser miembro de la CRM o la CSM.",
          _S03),
     Rule("R01", "error", "observations",
          "period must be a calendar month YYYY-MM from 2000-01 up to the current month.",
          "periodo debe ser un mes calendario AAAA-MM desde 2000-01 hasta el mes en curso.",
          _R01),
     Rule("R02", "error", "observations",
-         "The value is not a code of the column's code list, nor a name the code lists resolve.",
-         "El valor no es un código de la lista de códigos de la columna, ni un nombre que las listas resuelvan.",
+         "The value is empty, or not a code of the column's code list nor a name the code lists resolve.",
+         "El valor está vacío, o no es un código de la lista de la columna ni un nombre que las listas resuelvan.",
          _R02),
     Rule("R03", "error", "observations",
          "count must be a whole number of 0 or more (only obs_status Q may leave it empty).",
@@ -291,4 +317,14 @@ RULES: list[Rule] = [
          _C02),
 ]
 
-RULES_BY_ID = {rule.rule_id: rule for rule in RULES}
+# Not a rule of the standard: the marts' own dbt tests, run after the suites
+# (harmonise/audit.py). It names a submission whose rows got past the suites
+# and broke a harmonised table, so the file is rejected rather than published.
+A01 = Rule("A01", "error", "marts",
+           "These rows broke a check of the harmonised tables (detail: the check); the file was not published. "
+           "The Observatory has been told; correct the value or ask the Observatory.",
+           "Estas filas no pasaron un control de las tablas armonizadas (detalle: el control); el archivo no se "
+           "publicó. El Observatorio fue informado; corrija el valor o consulte al Observatorio.",
+           "")
+
+RULES_BY_ID = {rule.rule_id: rule for rule in [*RULES, A01]}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
@@ -15,9 +16,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import duckdb  # noqa: E402
 
+from flows import query  # noqa: E402
 from ingest.errors import HmoError  # noqa: E402
 from ingest.settings import Paths  # noqa: E402
-from ingest.warehouse import connect  # noqa: E402
 
 
 def _print_lines(lines: list[str]) -> None:
@@ -38,7 +39,14 @@ def cmd_run(args: argparse.Namespace, paths: Paths) -> int:
         from flows.pipeline import hmo_run
 
         summary = hmo_run(str(paths.root), full_refresh=args.full_refresh)
+    return _finish(summary)
+
+
+def _finish(summary) -> int:  # type: ignore[no-untyped-def]
     _print_lines(summary.lines())
+    if summary.failure:
+        print(f"hmo: {summary.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -54,7 +62,8 @@ def cmd_demo(args: argparse.Namespace, paths: Paths) -> int:
 def cmd_ingest(args: argparse.Namespace, paths: Paths) -> int:
     from flows import stages
 
-    summary = stages.RunSummary(ingested=stages.ingest(paths))
+    # Duplicates are answered at once; new submissions wait for `hmo build`.
+    summary = stages.run(paths, stages=("ingest", "receipts"))
     for received in summary.ingested.received:
         if not received.duplicate_of:
             print(f"received  {received.country}/{received.file_name} [submission {received.submission_id}]")
@@ -64,14 +73,8 @@ def cmd_ingest(args: argparse.Namespace, paths: Paths) -> int:
 
 def cmd_build(args: argparse.Namespace, paths: Paths) -> int:
     from flows import stages
-    from harmonise.dbt import DbtProject
 
-    dbt = DbtProject(paths)
-    summary = stages.RunSummary(verdicts=stages.validate(paths, dbt))
-    summary.receipts = stages.answer(paths, summary.ingested, summary.verdicts)
-    stages.build(paths, dbt, full_refresh=args.full_refresh)
-    _print_lines(summary.lines())
-    return 0
+    return _finish(stages.run(paths, full_refresh=args.full_refresh, stages=stages.BUILD_STAGES))
 
 
 def cmd_check(args: argparse.Namespace, paths: Paths) -> int:
@@ -101,26 +104,25 @@ def cmd_report(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
-def _query(paths: Paths, sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]:
-    con = connect(paths.warehouse, read_only=True)
-    try:
-        # Marts are nameable without their schema (once a build has made them).
-        present = {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
-        search_path = ",".join(s for s in ("marts", "main", "raw") if s in present)
-        con.execute(f"set search_path = '{search_path}'")
-        cursor = con.execute(sql, params or [])
-        if cursor.description is None:
-            return [], []
-        return [d[0] for d in cursor.description], cursor.fetchall()
-    finally:
-        con.close()
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    # A spreadsheet runs a text cell that starts like a formula (OWASP CSV injection).
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
 
 
 def _emit(columns: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
+        # Ending rows in "\n" alone, Python 3.11's csv leaves a \r inside a cell unquoted, and a
+        # spreadsheet starts a new row there (formula and all): made with "\r\n", it is quoted.
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        for row in [columns, *rows]:
+            writer.writerow([_cell(v) for v in row])
+            print(buffer.getvalue()[:-2])
+            buffer.seek(0)
+            buffer.truncate()
     elif fmt == "json":
         print(json.dumps([dict(zip(columns, row)) for row in rows], default=str, ensure_ascii=False, indent=1))
     else:
@@ -134,26 +136,79 @@ def _emit(columns: list[str], rows: list[tuple], fmt: str) -> None:
 
 
 def cmd_sql(args: argparse.Namespace, paths: Paths) -> int:
-    columns, rows = _query(paths, args.query)
-    _emit(columns, rows, args.format)
+    answer = query.run(paths, args.query, timeout=args.timeout)
+    _emit(answer.columns, answer.rows, args.format)
     return 0
 
 
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
-    where = "where reporting_country = ?" if args.country else ""
-    columns, rows = _query(
+    answer = query.run(
         paths,
         f"""
-        select submission_id as id, reporting_country as country, file_name as file, status,
-               coalesce(profile, 'standard') as layout,
-               data_rows as rows, strftime(received_at, '%Y-%m-%d %H:%M') as received,
-               (select count(*) from raw.rule_failures f
-                 where f.submission_id = s.submission_id and f.severity = 'error') as errors
-        from raw.submissions s {where} order by submission_id
+        select * from (
+            select submission_id as id, reporting_country as country, file_name as file, status,
+                   coalesce(profile, 'standard') as layout,
+                   data_rows as rows, strftime(received_at, '%Y-%m-%d %H:%M') as received,
+                   (select count(*) from raw.rule_failures f
+                     where f.submission_id = s.submission_id and f.severity = 'error') as errors,
+                   null::varchar as note
+            from raw.submissions s
+            union all
+            select null, if(contains(path, '/'), upper(split_part(path, '/', 1)), null), path, 'refused',
+                   null, null, strftime(first_seen, '%Y-%m-%d %H:%M'), null, reason
+            from raw.refused_files
+        ) {"where country = ?" if args.country else ""}
+        order by id is null, id, file
         """,
         [args.country.upper()] if args.country else [],
     )
-    _emit(columns, rows, args.format)
+    _emit(answer.columns, answer.rows, args.format)
+    if args.format == "table":
+        # Status is the last publication's, not the live warehouse's mid-run state.
+        print(f"as published {answer.published_at:%Y-%m-%d %H:%M:%S} (each run publishes anew)")
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace, paths: Paths) -> int:
+    from flows.rebuild import rebuild
+
+    outcome = rebuild(paths)
+    print(f"replayed {outcome.replayed} submissions from {paths.archive} and {paths.events}")
+    if outcome.previous:
+        print(f"the replaced warehouse is in {outcome.previous}")
+    for line in outcome.verdicts_changed:
+        print(f"kept the recorded verdict: {line}")
+    for mart, (rows, differ) in outcome.compared.items():
+        print(f"{mart}: {rows} rows, " + ("identical to the replaced warehouse" if not differ
+                                          else f"{differ} rows differ from the replaced warehouse"))
+    if outcome.summary and outcome.summary.published:
+        print(f"published: {outcome.summary.published}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, paths: Paths) -> int:
+    from pathlib import Path
+
+    from flows.backup import backup
+
+    result = backup(paths, Path(args.target))
+    print(f"backup: {result.path}")
+    print(f"{result.files} files, {result.bytes:,} bytes (schema version {result.schema_version})")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, paths: Paths) -> int:
+    from pathlib import Path
+
+    from flows.backup import restore
+
+    result = restore(paths, Path(args.backup), force=args.force)
+    if result.replaced:
+        print(f"moved the previous contents aside into {result.replaced}")
+    parts = ", ".join(f"{name} {n}" for name, n in sorted(result.counts.items()))
+    print(f"restored {result.files} files, {result.bytes:,} bytes ({parts}) from {result.source} "
+          f"into {paths.root}")
+    print(f"published: {result.published}")
     return 0
 
 
@@ -165,12 +220,17 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="ingest the inbox, validate, harmonise, answer and report (one Prefect flow)")
     run.add_argument("--full-refresh", action="store_true", help="rebuild the harmonised tables from the raw layer")
-    run.set_defaults(func=cmd_run)
-    sub.add_parser("demo", help="copy the bundled sample submissions into the inbox and run").set_defaults(func=cmd_demo)
-    sub.add_parser("ingest", help="receive inbox files into the raw layer (no validation)").set_defaults(func=cmd_ingest)
+    run.set_defaults(func=cmd_run, writes=True)
+    demo = sub.add_parser("demo", help="copy the bundled sample submissions into the inbox and run")
+    demo.set_defaults(func=cmd_demo, writes=True)
+    ingest = sub.add_parser("ingest", help="receive inbox files into the raw layer (no validation)")
+    ingest.set_defaults(func=cmd_ingest, writes=True)
     build = sub.add_parser("build", help="validate received submissions, write receipts and build the harmonised tables")
     build.add_argument("--full-refresh", action="store_true", help="rebuild the harmonised tables from the raw layer")
-    build.set_defaults(func=cmd_build)
+    build.set_defaults(func=cmd_build, writes=True)
+    for writer in (run, demo, ingest, build):
+        writer.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                            help="if another hmo command is writing, wait up to this long for it (default: stop at once)")
     sub.add_parser("report", help="write the HTML quality report").set_defaults(func=cmd_report)
     check = sub.add_parser(
         "check", help="dry run: which profile matches a file, its first mapped rows and the verdict it would get "
@@ -179,31 +239,69 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--country", help="ISO3 of the sending country (default: the file's folder name)")
     check.add_argument("--rows", type=int, default=10, help="how many mapped rows to show")
     check.set_defaults(func=cmd_check)
-    for name, func, text in (
-        ("status", cmd_status, "submissions and their verdicts"),
-        ("sql", cmd_sql, "run a read-only SQL query; mart tables need no schema"),
-    ):
-        command = sub.add_parser(name, help=text)
-        if name == "sql":
-            command.add_argument("query", help='for example: "select * from fct_flows limit 5"')
-        else:
-            command.add_argument("--country", help="ISO3 of one reporting country")
-        command.add_argument("--format", choices=["table", "csv", "json"], default="table")
-        command.set_defaults(func=func)
+    status = sub.add_parser("status", help="submissions, their verdicts and the inbox files refused, as last published")
+    status.add_argument("--country", help="ISO3 of one reporting country")
+    status.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    status.set_defaults(func=cmd_status)
+    sql = sub.add_parser("sql", help="run one read-only SQL statement on the last published copy; "
+                                     "mart tables need no schema")
+    sql.add_argument("query", help='for example: "select * from fct_flows limit 5"')
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument("--timeout", type=float, default=query.TIMEOUT, metavar="SECONDS",
+                     help=f"stop the query after this long (default {query.TIMEOUT:g})")
+    sql.set_defaults(func=cmd_sql)
+    rebuild = sub.add_parser(
+        "rebuild", help="make a new warehouse from the archive and the event log, compare it with the old one "
+                        "(moved aside into replaced-<time>/) and publish it")
+    rebuild.set_defaults(func=cmd_rebuild, writes=True)
+    backup = sub.add_parser(
+        "backup", help="write a verified copy of the archive, events, receipts and warehouse "
+                       "into <dir>/hmo-backup-<UTC time>/")
+    backup.add_argument("target", help="a directory on another disk or mount (not inside the data directory)")
+    backup.set_defaults(func=cmd_backup, writes=True)
+    restore = sub.add_parser(
+        "restore", help="check a backup against its manifest, put it back into the data directory and publish it")
+    restore.add_argument("backup", help="the hmo-backup-<UTC time> directory")
+    restore.add_argument("--force", action="store_true",
+                         help="move what the data directory holds aside into replaced-<time>/ first")
+    restore.set_defaults(func=cmd_restore, writes=True)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import contextlib
+    import signal
+
+    from flows.writer import StopSignals, writer_lock
+
     args = parser().parse_args(argv)
     paths = Paths.from_env()
+    stop = StopSignals()
+    # The writer lock comes before anything heavy (Prefect, its server, dbt): a
+    # second writer hears so within a second, not after a minute of start-up.
+    holding = (writer_lock(paths.writer_lock, f"hmo {args.command}", wait=getattr(args, "wait", 0.0))
+               if getattr(args, "writes", False) else contextlib.nullcontext())
+    message: str | None = None
+    status = 1
     try:
-        return args.func(args, paths)
+        with stop, holding:
+            status = args.func(args, paths)
     except HmoError as exc:
-        print(f"hmo: {exc}", file=sys.stderr)
-        return 1
+        message = str(exc)
     except duckdb.Error as exc:
-        print(f"hmo: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
+        message = str(exc).splitlines()[0]
+    except BaseException as exc:
+        # A stop may surface as any exception (DuckDB's "Query interrupted"); a
+        # plain KeyboardInterrupt is a Ctrl-C just before or after the handlers were set.
+        if not (stop.received or isinstance(exc, KeyboardInterrupt)):
+            raise
+        stop.received = stop.received or int(signal.SIGINT)
+    # A stop is reported as such even when a library made it a failure (dbt does).
+    if stop.received:
+        message, status = f"stopped (signal {stop.received})", 128 + stop.received
+    if message is not None:
+        print(f"hmo: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

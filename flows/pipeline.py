@@ -1,8 +1,9 @@
-"""The whole pipeline as one Prefect flow, one task per stage."""
+"""The whole pipeline as one Prefect flow: `flows.stages.run`, each stage a Prefect task."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -13,21 +14,19 @@ from flows import stages  # noqa: E402
 from harmonise.dbt import DbtProject  # noqa: E402
 from ingest.settings import Paths  # noqa: E402
 
-ingest_task = task(stages.ingest, name="ingest", cache_policy=NO_CACHE)
-validate_task = task(stages.validate, name="validate", cache_policy=NO_CACHE)
-answer_task = task(stages.answer, name="receipts", cache_policy=NO_CACHE)
-build_task = task(stages.build, name="build-marts", cache_policy=NO_CACHE)
-report_task = task(stages.report, name="report", cache_policy=NO_CACHE)
+_TASKS = {
+    name: task(getattr(stages, function), name=name, cache_policy=NO_CACHE)
+    for name, function in {"ingest": "ingest", "validate": "validate", "audit": "audit",
+                           "publish": "publish", "receipts": "answer", "report": "report"}.items()
+}
+
+
+def _as_task(stage: str, function: Callable[..., Any], *args: Any) -> Any:
+    return _TASKS[stage](*args)
 
 
 @flow(name="hmo-run", log_prints=False)
-def hmo_run(data_dir: str | None = None, full_refresh: bool = False) -> stages.RunSummary:
+def hmo_run(data_dir: str | None = None, full_refresh: bool = False,
+            only: tuple[str, ...] = stages.STAGES) -> stages.RunSummary:
     paths = Paths(Path(data_dir).resolve()) if data_dir else Paths.from_env()
-    dbt = DbtProject(paths)
-    summary = stages.RunSummary()
-    summary.ingested = ingest_task(paths)
-    summary.verdicts = validate_task(paths, dbt)
-    summary.receipts = answer_task(paths, summary.ingested, summary.verdicts)
-    build_task(paths, dbt, full_refresh)
-    summary.report = report_task(paths)
-    return summary
+    return stages.run(paths, DbtProject(paths), full_refresh=full_refresh, stages=only, call=_as_task)

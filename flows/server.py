@@ -27,6 +27,7 @@ from typing import IO, Callable, Iterator
 from ingest.errors import HmoError
 
 _PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class PrefectServerFailed(HmoError):
@@ -48,10 +49,38 @@ def _port_taken(port: int) -> bool:
         return False
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that has the kernel send the server SIGTERM when this process dies.
+
+    Prefect's own temporary server stops only through `atexit`, and so would this
+    one through `prefect_api`'s `finally`: neither runs when the run is SIGKILLed
+    (the OOM killer, `kill -9`, a CI timeout), and the server would live on, holding
+    its port and PREFECT_HOME's database. PR_SET_PDEATHSIG survives the exec into
+    uvicorn. Linux only; elsewhere the server stops with a clean exit only.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+
+    # Looked up here, not in the child: between fork and exec only the call itself should run.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return arm
+
+
 def _launch(port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
     import prefect
     from prefect.settings import get_current_settings
 
+    # The death signal follows the *thread* that forks: launch from the thread
+    # that outlives the server (prefect_api runs in the command's main thread).
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
          "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
@@ -65,6 +94,7 @@ def _launch(port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
         },
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent(),
     )
 
 

@@ -1,46 +1,74 @@
-"""The pipeline's stages as plain functions; the Prefect flow and the CLI call these."""
+"""The pipeline's stages as plain functions, and `run`, the one place that orders them.
+
+The Prefect flow, the CLI and the benchmark all call `run`; Prefect wraps each
+stage as a task through `call`.
+"""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
-from expectations.receipts import write_receipt
+from expectations.receipts import Answers, answer_due, write_receipt
 from expectations.validate import Verdict, validate_pending
-from harmonise.dbt import DbtProject
+from harmonise.audit import AuditOutcome, audit as audit_marts
+from harmonise.dbt import BuildFailed, DbtProject
 from ingest.settings import PROJECT_ROOT, Paths
 from ingest.submissions import IngestSummary, ingest_inbox
-from ingest.warehouse import connect
+from ingest.warehouse import connect, publish as publish_warehouse
 from report.html import write_report
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"
+
+# Verdicts are final only after the audit; the receipts follow the publication,
+# so that an accepted file's figures are readable when its receipt says so.
+STAGES = ("ingest", "validate", "audit", "publish", "receipts", "report")
+BUILD_STAGES = ("validate", "audit", "publish", "receipts")
 
 
 @dataclass
 class RunSummary:
     ingested: IngestSummary = field(default_factory=IngestSummary)
     verdicts: list[Verdict] = field(default_factory=list)
-    receipts: list[Path] = field(default_factory=list)
+    audit: AuditOutcome | None = None
+    published: Path | None = None
+    answers: Answers = field(default_factory=Answers)
     report: Path | None = None
+    failure: str | None = None  # why the marts were not published this time
+
+    @property
+    def receipts(self) -> list[Path]:
+        return self.answers.written
 
     def lines(self) -> list[str]:
         out = []
+        rejected_by_audit = self.audit.rejected if self.audit else {}
         for verdict in self.verdicts:
-            rules = f" ({', '.join(verdict.rules_failed)})" if verdict.rules_failed else ""
-            out.append(f"{verdict.status:9} {verdict.country}/{verdict.file_name} "
-                       f"[submission {verdict.submission_id}]{rules}")
+            status, rules = verdict.status, list(verdict.rules_failed)
+            if verdict.submission_id in rejected_by_audit:
+                status, rules = "rejected", sorted({*rules, "A01"})
+            shown = f" ({', '.join(rules)})" if rules else ""
+            out.append(f"{status:9} {verdict.country}/{verdict.file_name} "
+                       f"[submission {verdict.submission_id}]{shown}")
         for received in self.ingested.received:
             if received.duplicate_of:
                 out.append(f"duplicate {received.country}/{received.file_name} "
                            f"[same bytes as submission {received.duplicate_of}]")
         for item, error in self.ingested.failed:
             out.append(f"NOT READ  {item.country}/{item.path.name}: {error} (left in the inbox)")
-        for path in self.ingested.misplaced:
-            out.append(f"NOT READ  {path}: not in a country folder inbox/<ISO3>/ (left in place)")
+        for refusal in self.ingested.refused:
+            out.append(f"NOT READ  inbox/{refusal.path}: {refusal.reason} (left in place)")
+        for what, error in self.answers.failed:
+            out.append(f"NO RECEIPT YET {what}: {error} (the next run tries again)")
         if not out:
             out.append("no new files in the inbox")
         if self.receipts:
             out.append(f"receipts: {self.receipts[0].parent.parent}")
+        if self.published:
+            out.append(f"published: {self.published}")
         if self.report:
             out.append(f"report: {self.report}")
         return out
@@ -69,21 +97,20 @@ def validate(paths: Paths, dbt: DbtProject) -> list[Verdict]:
         con.close()
 
 
-def answer(paths: Paths, ingested: IngestSummary, verdicts: list[Verdict]) -> list[Path]:
+def audit(paths: Paths, dbt: DbtProject, full_refresh: bool = False) -> AuditOutcome:
+    return audit_marts(paths, dbt, full_refresh=full_refresh)
+
+
+def publish(paths: Paths) -> Path:
+    return publish_warehouse(paths.warehouse, paths.published)
+
+
+def answer(paths: Paths) -> Answers:
     con = connect(paths.warehouse)
     try:
-        receipts = [write_receipt(con, paths, v.submission_id) for v in verdicts]
-        receipts += [
-            write_receipt(con, paths, r.submission_id, duplicate_file=r.file_name)
-            for r in ingested.received if r.duplicate_of
-        ]
-        return receipts
+        return answer_due(con, paths)
     finally:
         con.close()
-
-
-def build(paths: Paths, dbt: DbtProject, full_refresh: bool = False) -> None:
-    dbt.build_marts(full_refresh=full_refresh)
 
 
 def report(paths: Paths) -> Path:
@@ -92,6 +119,46 @@ def report(paths: Paths) -> Path:
         return write_report(con, paths.reports / "quality_report.html")
     finally:
         con.close()
+
+
+def _direct(stage: str, function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)
+
+
+def _fault_point(stage: str) -> None:
+    """The kill test's seam: HMO_KILL_AFTER=<stage> kills this process as a power cut would."""
+    if os.environ.get("HMO_KILL_AFTER") == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run(paths: Paths, dbt: DbtProject | None = None, *, full_refresh: bool = False,
+        stages: tuple[str, ...] = STAGES, call: Callable[..., Any] = _direct) -> RunSummary:
+    """The stages in their order. A build that fails its audit for reasons no
+    file explains is not published; files are still answered, and
+    `summary.failure` says why."""
+    dbt = dbt or DbtProject(paths)
+    summary = RunSummary()
+    if "ingest" in stages:
+        summary.ingested = call("ingest", ingest, paths)
+        _fault_point("ingest")
+    if "validate" in stages:
+        summary.verdicts = call("validate", validate, paths, dbt)
+        _fault_point("validate")
+    if "audit" in stages:
+        try:
+            summary.audit = call("audit", audit, paths, dbt, full_refresh)
+        except BuildFailed as exc:
+            summary.failure = str(exc)
+        _fault_point("audit")
+    if "publish" in stages and summary.failure is None:
+        summary.published = call("publish", publish, paths)
+        _fault_point("publish")
+    if "receipts" in stages:
+        summary.answers = call("receipts", answer, paths)
+        _fault_point("receipts")
+    if "report" in stages and summary.failure is None:
+        summary.report = call("report", report, paths)
+    return summary
 
 
 @dataclass

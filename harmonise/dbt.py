@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import HmoError
@@ -22,6 +23,23 @@ FACTS = "fct_flows fct_submission_periods fct_submission_status"
 
 class BuildFailed(HmoError):
     """A dbt model or data test failed."""
+
+
+@dataclass(frozen=True)
+class FailedTest:
+    name: str
+    kind: str | None          # the generic test: not_null, relationships, accepted_values, unique
+    relation: str | None      # the tested model's table, e.g. "warehouse"."marts"."fct_flows"
+    column: str | None
+    compiled_sql: str | None  # selects the failing values, first column first
+
+
+class TestsFailed(BuildFailed):
+    """Every model built, and some data tests found rows that break them."""
+
+    def __init__(self, message: str, tests: list[FailedTest]) -> None:
+        super().__init__(message)
+        self.tests = tests
 
 
 def _release_warehouse() -> None:
@@ -72,13 +90,25 @@ class DbtProject:
         finally:
             _release_warehouse()
         if not result.success:
-            failed = []
+            failed, tests = [], []
             for node in getattr(result.result, "results", None) or []:
                 if str(node.status) not in ("success", "pass", "skipped"):
                     failed.append(f"{node.node.name}: {node.status} {node.message or ''}".strip())
+                    if str(node.status) == "fail" and node.node.resource_type == "test":
+                        tests.append(self._failed_test(node.node))
             detail = "; ".join(failed) or str(result.exception)
-            raise BuildFailed(f"dbt {' '.join(args)} failed: {detail}")
+            message = f"dbt {' '.join(args)} failed: {detail}"
+            if failed and len(tests) == len(failed):
+                raise TestsFailed(message, tests)
+            raise BuildFailed(message)
         return result
+
+    def _failed_test(self, node) -> FailedTest:
+        attached = getattr(node, "attached_node", None)
+        model = self._runner.manifest.nodes.get(attached) if attached else None
+        metadata = getattr(node, "test_metadata", None)
+        return FailedTest(node.name, getattr(metadata, "name", None), getattr(model, "relation_name", None),
+                          getattr(node, "column_name", None), getattr(node, "compiled_code", None))
 
     def build(self, select: str | None = None, full_refresh: bool = False) -> None:
         # cautious: a test is run only with every model it needs, so a seed's
@@ -123,7 +153,9 @@ class DbtProject:
         rerun only when a seed or model changed. Returns whether it was complete."""
         fingerprint = project_fingerprint()
         if not full_refresh and self._built_with("marts") == fingerprint:
-            self._invoke(["build", "--indirect-selection", "cautious", "--select", *FACTS.split(),
+            # eager: the facts' tests against the dimensions and code lists run
+            # too (their other side is already built), so the audit is whole.
+            self._invoke(["build", "--indirect-selection", "eager", "--select", *FACTS.split(),
                           "--exclude", "test_type:unit"])
             return False
         self.build(AFTER_VALIDATION, full_refresh=full_refresh)

@@ -1,28 +1,90 @@
 """From a file in the inbox to a registered submission with its rows in `raw`.
 
 Order matters for never losing a file: the bytes are archived first, then the
-registry and rows are written in one transaction, and only then does the file
-leave the inbox. A crash in between leaves the file in the inbox, and the next
-run recognises the same bytes as already received.
+arrival is logged (ingest.events) and the registry and rows written, and only
+then does the file leave the inbox. A crash in between leaves the file in the
+inbox, and the next run recognises the same bytes as already received.
+
+Only regular files directly in inbox/<member ISO3>/ are read, and nothing in
+the inbox is followed: entries are listed by lstat and opened with O_NOFOLLOW,
+so a link cannot make the Observatory read, archive or delete a file that is
+not the country's own. Everything else is a Refusal, left where it is.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
-import shutil
+import stat
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
 
 import duckdb
 
-from ingest import transform
+from ingest import events, transform
 from ingest.profiles import STANDARD, Profile, choose, load_profiles
-from ingest.settings import Paths
+from ingest.settings import ISO3_MEMBERS, Paths
 from ingest.sniff import TextLayout, UnreadableText, detect_encoding, is_xlsx, sniff, to_utf8, xlsx_to_csv
 
-_ISO3 = re.compile(r"^[A-Z]{3}$")
-_IGNORED_NAMES = re.compile(r"^(\.|~\$)|\.(part|tmp|crdownload)$", re.IGNORECASE)
+_CHUNK = 1 << 20
+# Every open of an inbox entry: a link is refused by the kernel (ELOOP), and a
+# pipe or device opens without waiting for a writer, so fstat can turn it away.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+_UNFINISHED = re.compile(r"\.(part|tmp|crdownload)$", re.IGNORECASE)
+# The archive name keeps the sender's extension only when it looks like one.
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
+# Outside the country folders the inbox is walked only to say what is not
+# read; a tree deeper or larger than this is reported by the folder where the
+# walk stopped.
+_MAX_DEPTH = 4
+_MAX_ENTRIES = 10_000
+
+SYMLINK = "enlace simbólico: no se sigue / symbolic link: not followed"
+TOP_LEVEL = ("fuera de una carpeta de país: los archivos van en inbox/<ISO3>/ / "
+             "not in a country folder: files go in inbox/<ISO3>/")
+HIDDEN = "archivo oculto: no se lee / hidden file: not read"
+OFFICE_LOCK = ("archivo de bloqueo de Office (el documento está abierto): no se lee / "
+               "Office lock file (the document is open): not read")
+TOO_DEEP = (f"carpetas anidadas a más de {_MAX_DEPTH} niveles: no se recorren / "
+            f"folders nested more than {_MAX_DEPTH} levels deep: not walked")
+TOO_MANY = (f"más de {_MAX_ENTRIES} entradas fuera de las carpetas de país: esta carpeta no se recorre / "
+            f"more than {_MAX_ENTRIES} entries outside the country folders: this folder is not walked")
+_KIND_REASONS = {
+    "link": SYMLINK,
+    "pipe": "una tubería (FIFO), no un archivo: no se abre / a pipe (FIFO), not a file: not opened",
+    "socket": "un socket, no un archivo: no se abre / a socket, not a file: not opened",
+    "device": "un dispositivo, no un archivo: no se abre / a device, not a file: not opened",
+    "folder": "una carpeta, no un archivo: no se lee / a folder, not a file: not read",
+    "file": "un archivo, no una carpeta: no se lee / a file, not a folder: not read",
+}
+
+
+def not_a_member(folder: str) -> str:
+    return (f"la carpeta {folder} no es el código ISO3 de un país miembro de la CRM o la CSM: no se lee / "
+            f"the folder {folder} is not the ISO3 code of an RCM or SACM member country: not read")
+
+
+def unfinished_upload(suffix: str) -> str:
+    return (f"subida sin terminar: se leerá cuando el archivo se renombre sin {suffix} / "
+            f"unfinished upload: it will be read once the file is renamed without {suffix}")
+
+
+def in_subfolder(country_folder: str) -> str:
+    return (f"en una subcarpeta: solo se leen los archivos que están directamente en inbox/{country_folder}/ / "
+            f"in a subfolder: only files directly in inbox/{country_folder}/ are read")
+
+
+def a_subfolder(country_folder: str) -> str:
+    return (f"una carpeta, no un archivo: solo se leen los archivos que están directamente en "
+            f"inbox/{country_folder}/ / a folder, not a file: only files directly in inbox/{country_folder}/ are read")
+
+
+def unlistable(error: OSError) -> str:
+    return f"no se puede leer la carpeta ({error.strerror}) / the folder cannot be listed ({error.strerror})"
 
 
 @dataclass(frozen=True)
@@ -31,12 +93,21 @@ class InboxFile:
     path: Path
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Something in the inbox that is not read, and why. It is never opened, moved or deleted."""
+
+    path: Path  # relative to the inbox
+    reason: str  # Spanish / English
+
+
 @dataclass
 class Received:
-    submission_id: int
+    submission_id: int  # for a duplicate: the original submission
     country: str
     file_name: str
-    duplicate_of: int | None = None
+    duplicate_of: int | None = None  # the original submission, when these bytes came before
+    duplicate_id: int | None = None  # raw.duplicates row to answer, when they did
     notes: list[str] = field(default_factory=list)
 
 
@@ -47,98 +118,356 @@ class LoadOutcome:
     profile: str | None = None
     sum_duplicates: bool = False
     missing_columns: list[str] = field(default_factory=list)
+    duplicate_columns: list[str] = field(default_factory=list)
     source_columns: list[str] = field(default_factory=list)
     read_error: str | None = None
     data_rows: int = 0
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class InboxScan:
+    files: list[InboxFile] = field(default_factory=list)  # oldest first
+    refused: list[Refusal] = field(default_factory=list)
+
+
+class FileChanged(OSError):
+    """The file's bytes changed while it was read: it stays in the inbox for the next run."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISFIFO(mode):
+        return "pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "device"
+
+
+def name_refusal(name: str) -> str | None:
+    """Why a file in a country folder is not read from its name alone, if it is not."""
+    if name.startswith("."):
+        return HIDDEN
+    if name.startswith("~$"):
+        return OFFICE_LOCK
+    unfinished = _UNFINISHED.search(name)
+    if unfinished:
+        return unfinished_upload(unfinished.group(0))
+    return None
+
+
+class _Walker:
+    """Lists inbox folders by lstat alone: no entry is followed, opened or waited on."""
+
+    def __init__(self, inbox: Path) -> None:
+        self.inbox = inbox
+        self.left = _MAX_ENTRIES
+
+    def list(self, folder: Path, limit: int | None = None) -> list[tuple[Path, str, float]]:
+        """(path relative to the inbox, kind, mtime) of the folder's entries, by name."""
+        found: list[tuple[Path, str, float]] = []
+        with os.scandir(self.inbox / folder) as entries:
+            for entry in entries:
+                if limit is not None and len(found) > limit:
+                    break
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # gone since the listing
+                    continue
+                found.append((folder / entry.name, _kind(info.st_mode), info.st_mtime))
+        return sorted(found)
+
+    def refuse_tree(self, folder: Path, file_reason: str, folder_reason: str | None) -> list[Refusal]:
+        """Everything under a folder that is not read: its files, or the folder itself when
+        nothing under it is listed (unreadable, too deep, past the walk's bound, or empty
+        and given a `folder_reason`: a folder where a file was expected)."""
+        if len(folder.parts) > _MAX_DEPTH:
+            return [Refusal(folder, TOO_DEEP)]
+        try:
+            listing = self.list(folder, limit=self.left)
+        except OSError as exc:
+            return [Refusal(folder, unlistable(exc))]
+        if not listing:
+            return [Refusal(folder, folder_reason)] if folder_reason else []
+        refused: list[Refusal] = []
+        for path, kind, _ in listing:
+            if self.left <= 0:
+                refused.append(Refusal(folder, TOO_MANY))
+                break
+            self.left -= 1
+            if kind == "folder":
+                refused += self.refuse_tree(path, file_reason, folder_reason)
+            else:
+                refused.append(Refusal(path, file_reason if kind == "file" else _KIND_REASONS[kind]))
+        return refused
+
+    def country_folder(self, folder: Path, country: str) -> tuple[list[tuple[float, InboxFile]], list[Refusal]]:
+        """Regular files directly in inbox/<member>/ are read; everything else there is refused."""
+        try:
+            listing = self.list(folder)
+        except OSError as exc:
+            return [], [Refusal(folder, unlistable(exc))]
+        files: list[tuple[float, InboxFile]] = []
+        refused: list[Refusal] = []
+        for path, kind, mtime in listing:
+            if kind == "folder":
+                refused += self.refuse_tree(path, in_subfolder(folder.name), a_subfolder(folder.name))
+            elif kind != "file":
+                refused.append(Refusal(path, _KIND_REASONS[kind]))
+            elif reason := name_refusal(path.name):
+                refused.append(Refusal(path, reason))
+            else:
+                files.append((mtime, InboxFile(country, self.inbox / path)))
+        return files, refused
+
+
+def scan(paths: Paths) -> InboxScan:
+    """What the inbox holds: the files to read, oldest first so revisions apply in order of
+    arrival, and everything else with the reason it is not read."""
+    walker = _Walker(paths.inbox)
+    try:
+        top = walker.list(Path())
+    except FileNotFoundError:
+        return InboxScan()
+    files: list[tuple[float, InboxFile]] = []
+    refused: list[Refusal] = []
+    for path, kind, _ in top:
+        if kind == "folder" and path.name.upper() in ISO3_MEMBERS:
+            found, refused_here = walker.country_folder(path, path.name.upper())
+            files += found
+            refused += refused_here
+        elif kind == "folder":
+            # Its files are reported; an empty folder there holds nothing to lose.
+            refused += walker.refuse_tree(path, not_a_member(path.name), None)
+        else:
+            refused.append(Refusal(path, TOP_LEVEL if kind == "file" else _KIND_REASONS[kind]))
+    files.sort(key=lambda f: (f[0], f[1].country, f[1].path.name))
+    return InboxScan([item for _, item in files], sorted(refused, key=lambda r: r.path.as_posix()))
+
+
 def discover(paths: Paths) -> list[InboxFile]:
-    """Files waiting in inbox/<ISO3>/, oldest first so revisions apply in order of arrival."""
-    found: list[InboxFile] = []
-    if not paths.inbox.exists():
-        return found
-    for folder in sorted(paths.inbox.iterdir()):
-        if not folder.is_dir() or not _ISO3.match(folder.name.upper()):
-            continue
-        for path in folder.iterdir():
-            if path.is_file() and not _IGNORED_NAMES.search(path.name):
-                found.append(InboxFile(folder.name.upper(), path))
-    return sorted(found, key=lambda f: (f.path.stat().st_mtime, f.country, f.path.name))
+    """Files waiting in inbox/<member ISO3>/, oldest first."""
+    return scan(paths).files
 
 
-def misplaced(paths: Paths) -> list[Path]:
-    """Files the pipeline cannot attribute to a country: left where they are, and reported."""
-    if not paths.inbox.exists():
-        return []
-    return sorted(
-        path for path in paths.inbox.rglob("*")
-        if path.is_file() and not _IGNORED_NAMES.search(path.name)
-        and not (path.parent.parent == paths.inbox and _ISO3.match(path.parent.name.upper()))
-    )
-
-
-def sha256_of(path: Path) -> tuple[str, int]:
+def sha256_of(handle: BinaryIO) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
+    handle.seek(0)
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
     return digest.hexdigest(), size
 
 
-def _archive(paths: Paths, country: str, sha: str, source: Path) -> Path:
-    target = paths.archive / country / f"{sha}{source.suffix.lower()}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        shutil.copyfile(source, partial)
-        with partial.open("rb") as handle:
-            os.fsync(handle.fileno())
-        partial.replace(target)
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in the folder survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _archive(paths: Paths, country: str, sha: str, handle: BinaryIO, suffix: str) -> Path:
+    """Copy the open inbox file into the archive under its hash, on disk before anything names it.
+
+    The copy is hashed again as it is written: bytes that changed since they
+    were hashed (an upload still being written) are not archived under a
+    hash that is not theirs.
+    """
+    suffix = suffix.lower() if _SUFFIX.match(suffix) else ""
+    target = paths.archive / country / f"{sha}{suffix}"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    digest = hashlib.sha256()
+    handle.seek(0)
+    with partial.open("wb") as sink:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            sink.write(chunk)
+        sink.flush()
+        os.fsync(sink.fileno())
+    if digest.hexdigest() != sha:
+        partial.unlink()
+        raise FileChanged("the file changed while it was read (still being written?); "
+                          "it stays in the inbox for the next run")
+    partial.replace(target)
+    _fsync_folder(target.parent)
     return target
 
 
-def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
-            profiles: list[Profile] | None = None) -> Received:
-    sha, size = sha256_of(item.path)
-    existing = con.execute(
-        "select submission_id from raw.submissions where reporting_country = ? and sha256 = ?",
-        [item.country, sha],
-    ).fetchone()
-    if existing:
-        item.path.unlink()
-        return Received(existing[0], item.country, item.path.name, duplicate_of=existing[0])
+class _Refused(Exception):
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.path, self.reason = path, reason
 
-    archived = _archive(paths, item.country, sha, item.path)
+
+def _open_unfollowed(name: str | Path, shown: Path, wanted: Callable[[int], bool],
+                     dir_fd: int | None = None) -> int:
+    try:
+        fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Refused(shown, SYMLINK) from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not wanted(mode):
+        os.close(fd)
+        raise _Refused(shown, _KIND_REASONS[_kind(mode)])
+    return fd
+
+
+@contextlib.contextmanager
+def _open_in_inbox(path: Path) -> Iterator[tuple[int, BinaryIO, os.stat_result]]:
+    """(folder descriptor, file, its fstat) for an inbox file, opened following no link.
+
+    The folder is opened too and the file found through it, so neither the
+    file nor its country folder swapped for a link since discovery can make
+    this read another file; all reading and the final unlink go through these
+    descriptors. Raises _Refused for what is not a regular file in a real folder.
+    """
+    folder_fd = _open_unfollowed(path.parent, path.parent, stat.S_ISDIR)
+    try:
+        fd = _open_unfollowed(path.name, path, stat.S_ISREG, dir_fd=folder_fd)
+        with os.fdopen(fd, "rb") as handle:
+            yield folder_fd, handle, os.fstat(fd)
+    finally:
+        os.close(folder_fd)
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
+
+
+def _leave_inbox(folder_fd: int, name: str, opened: os.stat_result) -> None:
+    """Unlink the inbox entry, if it is still the file that was read.
+
+    A file replaced or rewritten since it was opened stays for the next run:
+    its present bytes were not archived. Unlinking a name never follows a link.
+    """
+    try:
+        present = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if _same_file(present, opened):
+        os.unlink(name, dir_fd=folder_fd)
+
+
+def _relative(paths: Paths, path: Path) -> Path:
+    try:
+        return path.relative_to(paths.inbox)
+    except ValueError:
+        return Path(path.name)
+
+
+def _record_duplicate(con: duckdb.DuckDBPyConnection, original: int, item: InboxFile) -> int:
+    """Keep the answer owed for a file already received: the receipts stage answers each row once."""
+    duplicate_id = con.execute("select nextval('raw.duplicate_id_seq')").fetchone()[0]
+    con.execute(
+        "insert into raw.duplicates (duplicate_id, submission_id, reporting_country, file_name, received_at)"
+        " values (?, ?, ?, ?, current_timestamp)",
+        [duplicate_id, original, item.country, item.path.name],
+    )
+    return duplicate_id
+
+
+def _register(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile, sha: str, size: int,
+              archived: Path) -> int:
+    """Log the arrival, then register it as 'loading' (rows may be incomplete until 'received')."""
     submission_id = con.execute("select nextval('raw.submission_id_seq')").fetchone()[0]
-    # 'loading' marks a submission whose rows may be incomplete: a crash leaves
-    # it behind and discard_incomplete() removes it while the file is still in the inbox.
+    received_at = datetime.now(timezone.utc)
+    # The event log, beside the archive, is what `hmo rebuild` replays: it is
+    # written before the warehouse knows the submission.
+    events.record(
+        paths, "received", submission_id=submission_id, reporting_country=item.country,
+        file_name=item.path.name, sha256=sha, archive_path=archived.relative_to(paths.root).as_posix(),
+        size_bytes=size, received_at=received_at.isoformat(),
+    )
+    _insert_loading(con, submission_id, item.country, item.path.name, archived, sha, size, received_at)
+    return submission_id
+
+
+def _insert_loading(con: duckdb.DuckDBPyConnection, submission_id: int, country: str, file_name: str,
+                    archived: Path, sha: str, size: int, received_at: datetime | str) -> None:
+    # A crash leaves a 'loading' row behind; discard_incomplete() removes it
+    # while the file is still in the inbox.
     con.execute(
         """
         insert into raw.submissions (submission_id, reporting_country, file_name, archive_path,
                                      sha256, size_bytes, received_at, status)
-        values (?, ?, ?, ?, ?, ?, current_timestamp, 'loading')
+        values (?, ?, ?, ?, ?, ?, ?, 'loading')
         """,
-        [submission_id, item.country, item.path.name, str(archived), sha, size],
+        [submission_id, country, file_name, str(archived), sha, size, received_at],
     )
-    outcome = load_file(con, submission_id, archived, item.country, item.path.name, paths.work,
-                        load_profiles() if profiles is None else profiles)
+
+
+def replay_received(con: duckdb.DuckDBPyConnection, paths: Paths, event: dict,
+                    profiles: list[Profile]) -> int:
+    """Load an archived file again as its `received` event recorded it (for `hmo rebuild`)."""
+    archived = paths.root / event["archive_path"]
+    if not archived.is_file():
+        raise FileNotFoundError(f"the archived file {archived} is missing")
+    _insert_loading(con, event["submission_id"], event["reporting_country"], event["file_name"], archived,
+                    event["sha256"], event["size_bytes"], event["received_at"])
+    outcome = load_file(con, event["submission_id"], archived, event["reporting_country"], event["file_name"],
+                        paths.work, profiles)
+    _record_outcome(con, event["submission_id"], outcome)
+    return event["submission_id"]
+
+
+def _record_outcome(con: duckdb.DuckDBPyConnection, submission_id: int, outcome: LoadOutcome) -> None:
     con.execute(
         """
         update raw.submissions
         set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, missing_columns = ?,
-            read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?, status = 'received'
+            duplicate_columns = ?, read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?,
+            status = 'received'
         where submission_id = ?
         """,
         [
             outcome.encoding, outcome.delimiter, outcome.profile, outcome.source_columns,
-            outcome.missing_columns, outcome.read_error, outcome.data_rows,
+            outcome.missing_columns, outcome.duplicate_columns, outcome.read_error, outcome.data_rows,
             outcome.notes, outcome.sum_duplicates, submission_id,
         ],
     )
-    item.path.unlink()
+
+
+def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
+            profiles: list[Profile] | None = None) -> Received | Refusal:
+    """Archive, register and load one inbox file, then take it out of the inbox.
+
+    What turns out not to be a regular file in a real folder when opened (a
+    link or pipe swapped in since discovery) is a Refusal, left in place.
+    """
+    try:
+        with _open_in_inbox(item.path) as (folder_fd, handle, opened):
+            sha, size = sha256_of(handle)
+            existing = con.execute(
+                "select submission_id from raw.submissions where reporting_country = ? and sha256 = ?",
+                [item.country, sha],
+            ).fetchone()
+            if existing:
+                # Recorded before the file goes: a crash in between answers it twice, never not at all.
+                duplicate_id = _record_duplicate(con, existing[0], item)
+                _leave_inbox(folder_fd, item.path.name, opened)
+                return Received(existing[0], item.country, item.path.name, duplicate_of=existing[0],
+                                duplicate_id=duplicate_id)
+            archived = _archive(paths, item.country, sha, handle, item.path.suffix)
+            submission_id = _register(con, paths, item, sha, size, archived)
+            outcome = load_file(con, submission_id, archived, item.country, item.path.name, paths.work,
+                                load_profiles() if profiles is None else profiles)
+            _record_outcome(con, submission_id, outcome)
+            _leave_inbox(folder_fd, item.path.name, opened)
+    except _Refused as refused:
+        return Refusal(_relative(paths, refused.path), refused.reason)
     return Received(submission_id, item.country, item.path.name, notes=outcome.notes)
 
 
@@ -184,10 +513,12 @@ def load_file(
         relation = f"(select rowid + {layout.header_line + 1} as source_row, * from hmo_stage)"
         mapping = transform.plan(chosen, layout.header, country, relation)
         outcome.missing_columns = mapping.missing
+        outcome.duplicate_columns = mapping.named_twice
         outcome.notes += [f"ignored column: {name!r}" for name in mapping.ignored]
         if not chosen.is_standard:
             outcome.notes.insert(0, f"profile: {chosen.name} ({chosen.path.name if chosen.path else ''})")
-        if mapping.missing:
+        if mapping.missing or mapping.named_twice:
+            # Nothing of a file whose columns are not all there, once each, is loaded (S02).
             return outcome
         try:
             con.execute("set preserve_insertion_order = true")
@@ -261,22 +592,54 @@ def _read_layout(
 
 @dataclass
 class IngestSummary:
-    received: list[Received] = field(default_factory=list)
-    failed: list[tuple[InboxFile, str]] = field(default_factory=list)
-    misplaced: list[Path] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)  # new submissions and duplicates
+    failed: list[tuple[InboxFile, str]] = field(default_factory=list)  # left in the inbox, tried again
+    refused: list[Refusal] = field(default_factory=list)  # left in place, never read
+
+
+def record_refusals(con: duckdb.DuckDBPyConnection, refused: list[Refusal]) -> None:
+    """Make raw.refused_files what the inbox holds now; a path still refused keeps its first_seen."""
+    current = {refusal.path.as_posix(): refusal.reason for refusal in refused}
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "create or replace temp table hmo_refused as "
+            "select unnest(?::varchar[]) as path, unnest(?::varchar[]) as reason",
+            [list(current), list(current.values())],
+        )
+        con.execute("delete from raw.refused_files where path not in (select path from hmo_refused)")
+        con.execute(
+            """
+            insert into raw.refused_files (path, reason, first_seen, last_seen)
+            select path, reason, current_timestamp, current_timestamp from hmo_refused
+            on conflict (path) do update set reason = excluded.reason, last_seen = excluded.last_seen
+            """
+        )
+        con.execute("drop table hmo_refused")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
 
 
 def ingest_inbox(con: duckdb.DuckDBPyConnection, paths: Paths) -> IngestSummary:
     """Receive every inbox file; one file's failure never stops the others."""
     paths.ensure()
     discard_incomplete(con)
-    summary = IngestSummary()
+    inbox = scan(paths)
+    summary = IngestSummary(refused=list(inbox.refused))
     profiles = load_profiles()
-    for item in discover(paths):
+    for item in inbox.files:
         try:
-            summary.received.append(receive(con, paths, item, profiles))
+            outcome = receive(con, paths, item, profiles)
         except (OSError, duckdb.Error) as exc:
             # The file stays in the inbox for the next run; the error is reported.
             summary.failed.append((item, f"{type(exc).__name__}: {exc}"))
-    summary.misplaced = misplaced(paths)
+            continue
+        if isinstance(outcome, Refusal):
+            summary.refused.append(outcome)
+        else:
+            summary.received.append(outcome)
+    summary.refused.sort(key=lambda refusal: refusal.path.as_posix())
+    record_refusals(con, summary.refused)
     return summary

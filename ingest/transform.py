@@ -15,6 +15,7 @@ class Plan:
     sql: str
     missing: list[str]  # "standard column=source column" the file lacks
     ignored: list[str]  # source columns nothing reads
+    named_twice: list[str]  # "standard column=header|header": one column the header names more than once
 
 
 def _quote(text: str) -> str:
@@ -35,6 +36,46 @@ def _mapped(expression: str, mapping: dict[str, str]) -> str:
 def _month_number(expression: str) -> str:
     whens = " ".join(f"when {_quote(word)} then {number}" for word, number in MONTHS.items())
     return f"coalesce(try_cast({expression} as integer), case {_normalised(expression)} {whens} end)"
+
+
+def _feeds(profile: Profile) -> dict[str, str]:
+    """Each source column a profile reads (normalised) -> the standard column it feeds."""
+    feeds: dict[str, str] = {}
+    for standard, name in profile.columns.items():
+        feeds.setdefault(normalise_name(name), standard)
+    if profile.wide:
+        into = "period" if profile.wide.into == "month" else profile.wide.into
+        for name in [*profile.wide.columns, *([profile.wide.total] if profile.wide.total else [])]:
+            feeds.setdefault(normalise_name(name), into)
+    if profile.period:
+        for name in (profile.period.column, profile.period.year, profile.period.month):
+            if name:
+                feeds.setdefault(normalise_name(name), "period")
+    for name, _ in profile.drop_rows:  # read only to drop rows: named as the profile names it
+        feeds.setdefault(normalise_name(name), name)
+    return feeds
+
+
+def named_twice(profile: Profile, header: list[str]) -> list[str]:
+    """Columns a file names more than once, as "standard column=header|header".
+
+    Reading the first of two `count` columns (or of `count` and `cantidad`)
+    would pick one figure silently; which one the country meant is theirs to
+    say. In the standard layout two headers clash when they map to the same
+    standard column; under a profile, when one source column it reads appears
+    twice. Headers nothing reads may repeat.
+    """
+    feeds = _feeds(profile)
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for name in header:
+        if profile.is_standard:
+            key = label = standard_name(name)
+        else:
+            key = normalise_name(name)
+            label = feeds.get(key)
+        if key and label:
+            groups.setdefault(key, (label, []))[1].append(name)
+    return [f"{label}={'|'.join(names)}" for label, names in groups.values() if len(names) > 1]
 
 
 def plan(profile: Profile, header: list[str], country: str, source: str) -> Plan:
@@ -148,4 +189,5 @@ mapped as (
 
     read = {normalise_name(n) for n in (profile.source_columns() if not profile.is_standard else columns.values())}
     ignored = [h for h in header if normalise_name(h) not in read]
-    return Plan(body + final, missing=list(dict.fromkeys(missing)), ignored=ignored)
+    return Plan(body + final, missing=list(dict.fromkeys(missing)), ignored=ignored,
+                named_twice=named_twice(profile, header))

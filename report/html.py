@@ -79,6 +79,12 @@ def write_report(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
         group by all order by 1 desc, 2 limit 60
         """
     ).fetchall()
+    refused = con.execute(
+        """
+        select path, reason, strftime(first_seen, '%Y-%m-%d %H:%M'), strftime(last_seen, '%Y-%m-%d %H:%M')
+        from raw.refused_files order by path
+        """
+    ).fetchall()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html>
 <html lang="es"><head><meta charset="utf-8">
@@ -98,6 +104,8 @@ table.grid td {{ width: 18px; text-align: center; color: white; }}
 {_table(["country", "months missing", "months late", "last accepted month"], late)}
 <h2>Reglas incumplidas / Rule failures</h2>
 {_table(["country", "rule", "meaning", "severity", "rows", "submissions"], failures)}
+<h2>Archivos no leídos / Files not read (left in the inbox)</h2>
+{_table(["path", "reason", "first seen", "last seen"], refused) if refused else "<p>ninguno / none</p>"}
 <h2>Envíos / Submissions</h2>
 {_table(["id", "country", "file", "status", "rows", "received", "decided"], submissions)}
 <h2>Flujos por ruta (por nacionalidad) / Flows by route (by-nationality tables)</h2>

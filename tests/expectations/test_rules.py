@@ -18,14 +18,15 @@ def con(request):
     con = duckdb.connect()
     con.execute(f"set variable slice_key = '{request.param}'")
     con.execute("create schema seeds")
-    con.execute(
-        "create table seeds.cl_age as select * from read_csv(?, all_varchar = true)",
-        [str(PROJECT_ROOT / "dbt_project" / "seeds" / "cl_age.csv")],
-    )
+    for seed in ("cl_age", "countries"):
+        con.execute(
+            f"create table seeds.{seed} as select * from read_csv(?, all_varchar = true)",
+            [str(PROJECT_ROOT / "dbt_project" / "seeds" / f"{seed}.csv")],
+        )
     return con
 
 
-def batch(con, rows: list[str]) -> None:
+def batch(con, rows: list[str], inbox: str = "PAN") -> None:
     """rows: 'reporting_country,period,...,count,obs_status' as resolved codes (empty = null)."""
     con.execute(
         "create or replace table validation__pending_observations ("
@@ -37,10 +38,10 @@ def batch(con, rows: list[str]) -> None:
         values = dict(zip(COLUMNS, [v or None for v in line.split(",")]))
         con.execute(
             "insert into validation__pending_observations by name select 1 as submission_id, "
-            "? as source_row, 'PAN' as inbox_country, "
+            "? as source_row, ? as inbox_country, "
             + ", ".join(f"?::varchar as {c}_value, ?::varchar as {c}" for c in COLUMNS if c != "border_point")
             + ", ? as border_point",
-            [number] + [x for c in COLUMNS if c != "border_point" for x in (values[c], values[c])]
+            [number, inbox] + [x for c in COLUMNS if c != "border_point" for x in (values[c], values[c])]
             + [values["border_point"] or "_T"],
         )
     con.execute("alter table validation__pending_observations alter count type bigint")
@@ -161,6 +162,33 @@ def test_s03_row_country_must_match_the_folder(con):
     assert failing(con, "S03") == [(2, "reporting_country", "CRI")]
 
 
+def test_s03_the_folder_must_be_a_reporting_country(con):
+    batch(con, ["ZZZ,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A"], inbox="ZZZ")
+    assert failing(con, "S03") == [(2, "reporting_country", "ZZZ")]
+    batch(con, ["FRA,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A"], inbox="FRA")
+    assert failing(con, "S03") == [(2, "reporting_country", "FRA")]
+
+
+def test_r02_every_required_coded_column_must_be_given(con):
+    batch(con, [
+        "PAN,2024-01,,_T,_T,F,_T,VEN,1,A",
+        ",2024-01,ENTRY,_T,_T,F,_T,VEN,1,A",
+        "PAN,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A",
+    ])
+    assert failing(con, "R02") == [(2, "flow_type", None), (3, "reporting_country", None)]
+
+
+def test_r02_a_formula_is_not_a_border_point(con):
+    batch(con, [
+        'PAN,2024-01,ENTRY,=HYPERLINK("http://x"),_T,F,_T,VEN,1,A',
+        "PAN,2024-01,ENTRY,=cmd|' /C calc'!A0,_T,M,_T,VEN,1,A",
+        "PAN,2024-01,ENTRY,@SUM(1),_T,_U,_T,VEN,1,A",
+        "PAN,2024-01,ENTRY,PASO CANOAS,_T,_O,_T,VEN,1,A",
+    ])
+    assert [row[:2] for row in failing(con, "R02")] == [(2, "border_point"), (3, "border_point"),
+                                                        (4, "border_point")]
+
+
 def test_every_failing_row_is_recorded_past_the_gx_sample(paths):
     """A file with 500 bad counts gets 500 problems in its receipt, not GX's 200."""
     from conftest import STANDARD_HEADER, drop
@@ -181,3 +209,28 @@ def test_every_failing_row_is_recorded_past_the_gx_sample(paths):
     counts = dict(con.execute("select rule_id, count(*) from raw.rule_failures group by 1").fetchall())
     assert counts["R02"] == 500
     assert counts["R03"] == 500
+
+
+def test_s02_names_each_column_missing_or_named_more_than_once():
+    con = duckdb.connect()
+    con.execute(
+        """
+        create table validation__pending_submissions as
+        select * from (values
+            (1, null, ['age', 'nationality=Citizenship'], []),
+            (2, null, [], ['count=count|cantidad', 'reporting_country=Pais_Reporte|pais reporte|PAIS REPORTE']),
+            (3, 'not a well-formed table', [], ['count=count|count']),
+            (4, null, [], [])
+        ) as t(submission_id, read_error, missing_columns, duplicate_columns)
+        """
+    )
+    sql = RULES_BY_ID["S02"].sql.replace("{batch}", "validation__pending_submissions")
+    assert con.execute(f"select * from ({sql}) order by all").fetchall() == [
+        (1, None, "age", None, None),
+        (1, None, "nationality", "Citizenship", None),
+        (2, None, "count", "count | cantidad", "named more than once / nombrada más de una vez"),
+        (2, None, "reporting_country", "Pais_Reporte | pais reporte | PAIS REPORTE",
+         "named more than once / nombrada más de una vez"),
+    ]
+    rule = RULES_BY_ID["S02"]
+    assert "named more than once" in rule.message_en and "más de una vez" in rule.message_es

@@ -1,19 +1,20 @@
-"""The `hmo` command line without Prefect: status, sql and error messages."""
+"""The `hmo` command line without Prefect: status, sql and error messages (more on sql in test_query.py)."""
 from __future__ import annotations
 
 import json
 
 from flows.cli import main
 from ingest.submissions import ingest_inbox
-from ingest.warehouse import connect
+from ingest.warehouse import connect, publish
 from conftest import drop_sample
 
 
-def test_sql_and_status_read_the_warehouse_in_each_format(paths, capsys):
+def test_sql_and_status_read_the_published_copy_in_each_format(paths, capsys):
     drop_sample(paths, "PAN")
     con = connect(paths.warehouse)
     ingest_inbox(con, paths)
     con.close()
+    publish(paths.warehouse, paths.published)
 
     assert main(["status", "--format", "json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
@@ -28,6 +29,7 @@ def test_sql_and_status_read_the_warehouse_in_each_format(paths, capsys):
 
 def test_sql_is_read_only(paths, capsys):
     connect(paths.warehouse).close()
+    publish(paths.warehouse, paths.published)
     assert main(["sql", "create table x (a int)"]) == 1
     assert "read-only" in capsys.readouterr().err
 

@@ -14,7 +14,6 @@ import duckdb
 import pytest
 
 from flows import stages
-from harmonise.dbt import DbtProject
 from ingest.settings import PROJECT_ROOT, Paths
 
 REAL = PROJECT_ROOT.parent / "shared" / "real"
@@ -56,11 +55,7 @@ def warehouse(tmp_path_factory):
         shutil.copyfile(REAL / name, paths.inbox / country / name)
     for name, change in (("renamed", renamed_header), ("missing", missing_column), ("month", unknown_month)):
         (paths.inbox / "USA" / f"nationwide-encounters-{name}.csv").write_text(cbp_variant(change), encoding="utf-8")
-    ingested = stages.ingest(paths)
-    dbt = DbtProject(paths)
-    verdicts = stages.validate(paths, dbt)
-    stages.answer(paths, ingested, verdicts)
-    stages.build(paths, dbt)
+    verdicts = stages.run(paths).verdicts
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     yield paths, {v.file_name: v for v in verdicts}, con
     con.close()

@@ -9,11 +9,16 @@ from pathlib import Path
 from flows.server import prefect_api
 
 
-def _hmo(*args: str, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+def hmo_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A data directory and Prefect home of the test's own, and no API: each run starts its own server."""
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(HMO_DATA_DIR=str(tmp_path / "data"), PREFECT_HOME=str(tmp_path / "prefect"), **extra)
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=300)
+    return env
+
+
+def _hmo(*args: str, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=hmo_env(tmp_path, **extra),
+                          capture_output=True, text=True, timeout=300)
 
 
 def _servers_of(tmp_path: Path) -> list[str]:

@@ -1,6 +1,11 @@
 import hashlib
+from datetime import datetime
+from pathlib import Path
 
-from conftest import STANDARD_HEADER, drop, drop_sample
+import pytest
+
+from conftest import SAMPLES, STANDARD_HEADER, drop, drop_sample
+from expectations.rules import RULES_BY_ID
 from ingest.submissions import discard_incomplete, discover, ingest_inbox
 from ingest.warehouse import connect
 
@@ -80,8 +85,12 @@ def test_files_outside_country_folders_are_reported_and_partial_uploads_left_alo
     assert discover(paths) == []
     con = connect(paths.warehouse)
     summary = ingest_inbox(con, paths)
-    assert [p.name for p in summary.misplaced] == ["notes.txt", "f.csv"]
-    assert (paths.inbox / "notes.txt").exists()
+    reasons = {refusal.path.as_posix(): refusal.reason for refusal in summary.refused}
+    assert sorted(reasons) == ["PAN/upload.csv.part", "PAN/~$open.xlsx", "notes.txt", "panama/f.csv"]
+    assert "not in a country folder" in reasons["notes.txt"]
+    assert "panama is not the ISO3 code" in reasons["panama/f.csv"]
+    assert "read once the file is renamed without .part" in reasons["PAN/upload.csv.part"]
+    assert all((paths.inbox / path).exists() for path in reasons)
 
 
 def test_a_lower_case_country_folder_is_read_as_the_country(paths):
@@ -156,3 +165,99 @@ def test_a_latin1_byte_past_the_first_megabyte_is_still_read_as_latin1(paths):
     encoding, error, data_rows = con.execute("select encoding, read_error, data_rows from raw.submissions").fetchone()
     assert (encoding, error, data_rows) == ("cp1252", None, 40_001)
     assert con.execute("select nationality from raw.observations where source_row = 40002").fetchone() == ("Haití",)
+
+
+def test_a_received_file_leaves_exactly_one_received_event(paths):
+    from ingest import events
+
+    inbox_file = drop_sample(paths, "PAN")
+    original = inbox_file.read_bytes()
+    con = connect(paths.warehouse)
+    [received] = ingest_inbox(con, paths).received
+
+    [event] = events.read_all(paths)
+    sha, archive_path, received_at = con.execute(
+        "select sha256, archive_path, received_at from raw.submissions").fetchone()
+    assert event["kind"] == "received"
+    assert {k: event[k] for k in ("submission_id", "reporting_country", "file_name", "sha256", "size_bytes")} == {
+        "submission_id": received.submission_id, "reporting_country": "PAN", "file_name": inbox_file.name,
+        "sha256": sha, "size_bytes": len(original)}
+    assert (paths.root / event["archive_path"]).read_bytes() == original
+    assert paths.root / event["archive_path"] == Path(archive_path)
+    assert datetime.fromisoformat(event["received_at"]) == received_at
+
+    drop_sample(paths, "PAN")  # the same bytes again: a duplicate, not a second arrival
+    ingest_inbox(con, paths)
+    assert [e["kind"] for e in events.read_all(paths)] == ["received"]
+
+
+def test_a_duplicate_file_is_recorded_to_be_answered(paths):
+    drop_sample(paths, "PAN")
+    con = connect(paths.warehouse)
+    [first] = ingest_inbox(con, paths).received
+    again = drop(paths, "PAN", "otra_vez.csv", next((SAMPLES / "PAN").iterdir()).read_bytes())
+    [second] = ingest_inbox(con, paths).received
+
+    rows = con.execute(
+        "select duplicate_id, submission_id, reporting_country, file_name, received_at is not null"
+        " from raw.duplicates").fetchall()
+    assert rows == [(second.duplicate_id, first.submission_id, "PAN", "otra_vez.csv", True)]
+    assert (second.submission_id, second.duplicate_of) == (first.submission_id, first.submission_id)
+    assert second.duplicate_id is not None and first.duplicate_id is None
+    assert not again.exists()
+
+
+@pytest.mark.parametrize(
+    ("header", "named_twice"),
+    [
+        (STANDARD_HEADER + ",count", ["count=count|count"]),
+        (STANDARD_HEADER + ",cantidad", ["count=count|cantidad"]),
+        (STANDARD_HEADER.replace("reporting_country", "Pais_Reporte") + ",pais reporte",
+         ["reporting_country=Pais_Reporte|pais reporte"]),
+        (STANDARD_HEADER + ",Cantidad,PERIODO", ["period=period|PERIODO", "count=count|Cantidad"]),
+    ],
+)
+def test_a_header_naming_a_column_twice_loads_no_rows(paths, header, named_twice):
+    drop(paths, "PAN", "twice.csv", header + "\nPAN,2024-01,ENTRY,_T,_T,F,_T,VEN,5,A,50,2024-02\n")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    duplicates, missing, rows = con.execute(
+        "select duplicate_columns, missing_columns, data_rows from raw.submissions").fetchone()
+    assert (duplicates, missing, rows) == (named_twice, [], 0)
+    assert con.execute("select count(*) from raw.observations").fetchone()[0] == 0
+    # What the receipt will list: S02 once per column, with the headers as written.
+    s02 = RULES_BY_ID["S02"].sql.replace("{batch}", "raw.submissions")
+    assert con.execute(f"select column_name, value from ({s02}) order by all").fetchall() == sorted(
+        (entry.split("=")[0], entry.split("=")[1].replace("|", " | ")) for entry in named_twice)
+
+
+def test_headers_nothing_reads_may_repeat(paths):
+    drop(paths, "PAN", "notes.csv", STANDARD_HEADER + ",nota,Nota\nPAN,2024-01,ENTRY,_T,_T,F,_T,VEN,5,A,a,b\n")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    assert con.execute("select duplicate_columns, data_rows from raw.submissions").fetchone() == ([], 1)
+
+
+PROFILE = """
+name: pan-entradas
+country: PAN
+match: {header: [Año, Mes, Nacionalidad, Total]}
+period: {year: Año, month: Mes}
+columns: {nationality: Nacionalidad, count: Total}
+constants: {flow_type: ENTRY, sex: _T, age: _T}
+"""
+
+
+def test_a_column_a_profile_reads_named_twice_loads_no_rows(paths, tmp_path, monkeypatch):
+    profile_dir = tmp_path / "profiles"
+    profile_dir.mkdir()
+    (profile_dir / "PAN-entradas.yml").write_text(PROFILE, encoding="utf-8")
+    monkeypatch.setattr("ingest.profiles.PROFILES_DIR", profile_dir)
+    drop(paths, "PAN", "dos_totales.csv", "Año;Mes;Nacionalidad;Total;TOTAL;Obs;Obs\n2024;1;Perú;5;6;x;y\n")
+    drop(paths, "PAN", "bien.csv", "Año;Mes;Nacionalidad;Total;Obs;Obs\n2024;1;Perú;5;x;y\n")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    assert con.execute(
+        "select file_name, profile, duplicate_columns, data_rows from raw.submissions order by file_name"
+    ).fetchall() == [("bien.csv", "pan-entradas", [], 1),
+                     ("dos_totales.csv", "pan-entradas", ["count=Total|TOTAL"], 0)]
