@@ -18,6 +18,7 @@ from ingest.settings import Paths
 from ingest.warehouse import memory_limit
 
 TIMEOUT = 60.0
+TEMP_LIMIT = "4GB"
 
 
 class QueryRefused(HmoError):
@@ -73,6 +74,8 @@ def _open(paths: Paths) -> duckdb.DuckDBPyConnection:
     try:
         con.execute(f"set memory_limit = '{memory_limit()}'")
         con.execute(f"set threads = {min(4, os.cpu_count() or 1)}")
+        # A query may spill past memory_limit, but not fill the disk the archive lives on.
+        con.execute(f"set max_temp_directory_size = '{TEMP_LIMIT}'")
         # Marts are nameable without their schema (once a build has made them).
         present = {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
         con.execute(f"set search_path = '{','.join(s for s in ('marts', 'main', 'raw') if s in present)}'")
