@@ -230,8 +230,9 @@ def parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_build, writes=True)
     for writer in (run, demo, ingest, build):
         writer.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                            help="if another hmo command is writing, wait up to this long for it (default: stop at once)")
-    sub.add_parser("report", help="write the HTML quality report").set_defaults(func=cmd_report)
+                            help="if another hmo command is writing, wait up to this long for it "
+                                 "(default: stop at once)")
+    sub.add_parser("report", help="write the HTML quality report").set_defaults(func=cmd_report, writes=True)
     check = sub.add_parser(
         "check", help="dry run: which profile matches a file, its first mapped rows and the verdict it would get "
                       "(nothing is loaded; exit 0 accepted, 2 rejected)")

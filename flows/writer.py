@@ -186,11 +186,17 @@ class StopSignals:
         self._pipe: tuple[int, int] | None = None
         self._undo = contextlib.ExitStack()
 
-    def _poll(self) -> bool:
+    def _drain(self) -> None:
         if self._pipe is not None and self.received is None:
             with contextlib.suppress(BlockingIOError):
                 arrived = [n for n in os.read(self._pipe[0], 512) if n in self.SIGNALS]
                 self.received = arrived[0] if arrived else None
+
+    def _arrived(self) -> bool:
+        # While our handlers are in place they record a stop themselves: the pipe
+        # is read (a system call per write) only while someone else's handler is.
+        if self.received is None and any(signal.getsignal(n) != self._handle for n in self.SIGNALS):
+            self._drain()
         return self.received is not None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -208,12 +214,12 @@ class StopSignals:
             self._undo.callback(signal.signal, signum, signal.signal(signum, self._handle))
         self._undo.callback(setattr, sys, "stdout", sys.stdout)
         self._undo.callback(setattr, sys, "stderr", sys.stderr)
-        sys.stdout = _Gated(sys.stdout, self._poll)  # type: ignore[assignment]
-        sys.stderr = _Gated(sys.stderr, self._poll)  # type: ignore[assignment]
+        sys.stdout = _Gated(sys.stdout, self._arrived)  # type: ignore[assignment]
+        sys.stderr = _Gated(sys.stderr, self._arrived)  # type: ignore[assignment]
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._poll()
+        self._drain()
         self._pipe = None
         self._undo.close()

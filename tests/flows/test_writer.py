@@ -100,6 +100,7 @@ def test_the_lock_admits_one_holder_and_names_it(tmp_path):
 def test_a_waiting_writer_gets_the_lock_when_the_holder_ends_or_gives_up(tmp_path):
     lock = tmp_path / "writer.lock"
     holder = _holder(lock, 1.5)
+    held_since = time.monotonic()
     said: list[str] = []
 
     with pytest.raises(WriterBusy, match=rf"^another hmo build \(pid {holder.pid}, {SINCE}\) is still writing "
@@ -107,7 +108,8 @@ def test_a_waiting_writer_gets_the_lock_when_the_holder_ends_or_gives_up(tmp_pat
         with writer_lock(lock, "hmo run", wait=0.3, on_wait=said.append):
             pass
     with writer_lock(lock, "hmo run", wait=30, on_wait=said.append):
-        assert holder.poll() is not None  # we got it because the holder ended
+        assert time.monotonic() - held_since > 1.0  # we got it when the holder let go
+    holder.wait(timeout=10)
     assert len(said) == 2
     assert re.fullmatch(rf"hmo: waiting up to 30 s for hmo build \(pid {holder.pid}, {SINCE}\) "
                         r"to finish writing the warehouse", said[1])
@@ -138,6 +140,18 @@ def test_hmo_refuses_a_second_writer_within_two_seconds_in_one_line(tmp_path):
     assert gave_up.stderr.splitlines()[0].startswith(f"hmo: waiting up to 0.5 s for hmo run (pid {os.getpid()}")
     assert gave_up.stderr.splitlines()[1].startswith(f"hmo: another hmo run (pid {os.getpid()}")
     assert len(gave_up.stderr.splitlines()) == 2
+
+
+def test_ctrl_c_while_waiting_for_the_lock_is_one_line(tmp_path):
+    with writer_lock(tmp_path / "data" / "writer.lock", "hmo run"):
+        waiting = _start("ingest", "--wait", "60", tmp_path=tmp_path)
+        assert waiting.stderr is not None
+        assert waiting.stderr.readline().startswith("hmo: waiting up to 60 s for hmo run")
+        waiting.send_signal(signal.SIGINT)
+        _, rest = waiting.communicate(timeout=10)
+
+    assert waiting.returncode == 128 + signal.SIGINT
+    assert rest == "hmo: stopped (signal 2)\n"
 
 
 # -- whole runs, each with its own temporary Prefect server --------------------------------
