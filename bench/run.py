@@ -127,6 +127,13 @@ def place(source: Path, target: Path) -> None:
 def copy_warehouse(source: Path, root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, root / "warehouse.duckdb")
+    # The receipts already given belong to the state: without them a run answers the whole history again.
+    if _outbox_of(source).is_dir():
+        shutil.copytree(_outbox_of(source), root / "outbox")
+
+
+def _outbox_of(snapshot: Path) -> Path:
+    return snapshot.with_suffix(".outbox")
 
 
 def median(values: list[float]) -> float:
@@ -406,6 +413,8 @@ def build_history(h: Harness, res: SizeResults, files: dict[str, Path]) -> Path:
         raise StageFailed(f"history {tag} not accepted whole: {run.data['statuses']} {run.data.get('failed')}")
     res.history_build = run
     shutil.copyfile(root / "warehouse.duckdb", snapshot)
+    shutil.rmtree(_outbox_of(snapshot), ignore_errors=True)
+    shutil.copytree(root / "outbox", _outbox_of(snapshot))
     shutil.rmtree(root)
     return snapshot
 
@@ -1259,6 +1268,7 @@ def main(argv: list[str] | None = None) -> int:
                 profile_missed(harness, largest, source, snapshots.get(largest.rows), report.new_file, missed)
     for path in snapshots.values():
         path.unlink(missing_ok=True)
+        shutil.rmtree(_outbox_of(path), ignore_errors=True)
 
     report.finished = dt.datetime.now(dt.timezone.utc)
     report.load_end = loadavg()
