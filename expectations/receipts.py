@@ -154,10 +154,10 @@ def render_text(data: dict) -> str:
 def receipt_stem(file_name: str, receipt_id: str, status: str) -> str:
     """A receipt's name from the sender's: readable, always valid, never two alike.
 
-    Path parts, control characters and a leading dot go; a name too long for the
+    Slashes, control characters and a leading dot go; a name too long for the
     file system is cut (the id that follows keeps it unique).
     """
-    name = unicodedata.normalize("NFC", file_name.replace("\\", "/").rsplit("/", 1)[-1])
+    name = unicodedata.normalize("NFC", file_name.replace("/", "_"))
     name = "".join("_" if unicodedata.category(ch).startswith("C") else ch for ch in name).lstrip(".") or "file"
     encoded = name.encode("utf-8")
     if len(encoded) > _NAME_BYTES:

@@ -58,9 +58,9 @@ class RunSummary:
                 out.append(f"duplicate {received.country}/{received.file_name} "
                            f"[same bytes as submission {received.duplicate_of}]")
         for item, error in self.ingested.failed:
-            out.append(f"NOT READ  {item.country}/{item.path.name}: {error} (left in the inbox)")
+            out.append(f"NOT READ  {item.country}/{item.file_name}: {error} (left in the inbox)")
         for refusal in self.ingested.refused:
-            out.append(f"NOT READ  inbox/{refusal.path}: {refusal.reason} (left in place)")
+            out.append(f"NOT READ  inbox/{refusal.shown}: {refusal.reason} (left in place)")
         for what, error in self.answers.failed:
             out.append(f"NO RECEIPT YET {what}: {error} (the next run tries again)")
         if not out:

@@ -64,6 +64,7 @@ _KIND_REASONS = {
 
 
 def not_a_member(folder: str) -> str:
+    folder = as_text(folder)
     return (f"la carpeta {folder} no es el código ISO3 de un país miembro de la CRM o la CSM: no se lee / "
             f"the folder {folder} is not the ISO3 code of an RCM or SACM member country: not read")
 
@@ -87,10 +88,20 @@ def unlistable(error: OSError) -> str:
     return f"no se puede leer la carpeta ({error.strerror}) / the folder cannot be listed ({error.strerror})"
 
 
+def as_text(path: str) -> str:
+    """A name as text: bytes that are not UTF-8 (a name made on a Windows-1252 machine, say),
+    which Python keeps as surrogates no table or receipt can hold, written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
 @dataclass(frozen=True)
 class InboxFile:
     country: str
     path: Path
+
+    @property
+    def file_name(self) -> str:
+        return as_text(self.path.name)
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,10 @@ class Refusal:
 
     path: Path  # relative to the inbox
     reason: str  # Spanish / English
+
+    @property
+    def shown(self) -> str:
+        return as_text(self.path.as_posix())
 
 
 @dataclass
@@ -374,7 +389,7 @@ def _record_duplicate(con: duckdb.DuckDBPyConnection, original: int, item: Inbox
     con.execute(
         "insert into raw.duplicates (duplicate_id, submission_id, reporting_country, file_name, received_at)"
         " values (?, ?, ?, ?, current_timestamp)",
-        [duplicate_id, original, item.country, item.path.name],
+        [duplicate_id, original, item.country, item.file_name],
     )
     return duplicate_id
 
@@ -388,10 +403,10 @@ def _register(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile, sha
     # written before the warehouse knows the submission.
     events.record(
         paths, "received", submission_id=submission_id, reporting_country=item.country,
-        file_name=item.path.name, sha256=sha, archive_path=archived.relative_to(paths.root).as_posix(),
+        file_name=item.file_name, sha256=sha, archive_path=archived.relative_to(paths.root).as_posix(),
         size_bytes=size, received_at=received_at.isoformat(),
     )
-    _insert_loading(con, submission_id, item.country, item.path.name, archived, sha, size, received_at)
+    _insert_loading(con, submission_id, item.country, item.file_name, archived, sha, size, received_at)
     return submission_id
 
 
@@ -458,17 +473,17 @@ def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
                 # Recorded before the file goes: a crash in between answers it twice, never not at all.
                 duplicate_id = _record_duplicate(con, existing[0], item)
                 _leave_inbox(folder_fd, item.path.name, opened)
-                return Received(existing[0], item.country, item.path.name, duplicate_of=existing[0],
+                return Received(existing[0], item.country, item.file_name, duplicate_of=existing[0],
                                 duplicate_id=duplicate_id)
             archived = _archive(paths, item.country, sha, handle, item.path.suffix)
             submission_id = _register(con, paths, item, sha, size, archived)
-            outcome = load_file(con, submission_id, archived, item.country, item.path.name, paths.work,
+            outcome = load_file(con, submission_id, archived, item.country, item.file_name, paths.work,
                                 load_profiles() if profiles is None else profiles)
             _record_outcome(con, submission_id, outcome)
             _leave_inbox(folder_fd, item.path.name, opened)
     except _Refused as refused:
         return Refusal(_relative(paths, refused.path), refused.reason)
-    return Received(submission_id, item.country, item.path.name, notes=outcome.notes)
+    return Received(submission_id, item.country, item.file_name, notes=outcome.notes)
 
 
 def discard_incomplete(con: duckdb.DuckDBPyConnection) -> int:
@@ -599,7 +614,7 @@ class IngestSummary:
 
 def record_refusals(con: duckdb.DuckDBPyConnection, refused: list[Refusal]) -> None:
     """Make raw.refused_files what the inbox holds now; a path still refused keeps its first_seen."""
-    current = {refusal.path.as_posix(): refusal.reason for refusal in refused}
+    current = {refusal.shown: refusal.reason for refusal in refused}
     con.execute("begin transaction")
     try:
         con.execute(

@@ -251,3 +251,22 @@ def test_a_file_swapped_for_a_fifo_after_discovery_is_refused_at_once(paths):
     assert not hung
     assert isinstance(outcome, Refusal) and "pipe (FIFO)" in outcome.reason
     assert target.exists() and archived(paths) == []
+
+
+def test_a_name_that_is_not_utf8_is_read_under_a_faithful_text_name(paths):
+    """A file named on a Windows-1252 machine (b'caf\\xe9.csv') must neither stop the run nor be lost."""
+    inbox = os.fsencode(paths.inbox)
+    os.makedirs(inbox + b"/PAN", exist_ok=True)
+    with open(inbox + b"/PAN/caf\xe9.csv", "w", encoding="utf-8") as handle:
+        handle.write(standard_file("PAN"))
+    os.makedirs(inbox + b"/ZZ\xe9")
+    with open(inbox + b"/ZZ\xe9/x.csv", "w") as handle:
+        handle.write("x")
+    con = connect(paths.warehouse)
+
+    summary = ingest_inbox(con, paths)
+
+    assert [r.file_name for r in summary.received] == ["caf\\xe9.csv"]
+    assert con.execute("select file_name, data_rows from raw.submissions").fetchall() == [("caf\\xe9.csv", 1)]
+    assert con.execute("select path from raw.refused_files").fetchall() == [("ZZ\\xe9/x.csv",)]
+    assert os.path.exists(inbox + b"/ZZ\xe9/x.csv")
