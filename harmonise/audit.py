@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from harmonise.dbt import BuildFailed, DbtProject, FailedTest, TestsFailed
+from harmonise.dbt import BuildFailed, DbtProject, FailedTest, TestsFailed, project_fingerprint
+from ingest import events
 from ingest.settings import Paths
 from ingest.warehouse import connect
 
@@ -27,7 +28,8 @@ class AuditOutcome:
 def audit(paths: Paths, dbt: DbtProject, full_refresh: bool = False) -> AuditOutcome:
     outcome = AuditOutcome()
     try:
-        dbt.build_marts(full_refresh=full_refresh)
+        if dbt.build_marts(full_refresh=full_refresh):
+            events.record(paths, "marts_rebuilt", fingerprint=project_fingerprint(), full_refresh=full_refresh)
     except TestsFailed as failed:
         blamed = _reject_blamed(paths, failed.tests)
         if not blamed:

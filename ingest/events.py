@@ -16,7 +16,11 @@ from typing import Any
 
 from ingest.settings import Paths
 
-KINDS = ("received", "duplicate", "verdict")
+# received: a file's arrival (replayed by `hmo rebuild`); verdict: the final
+# answer given (kept by the rebuild); marts_rebuilt: the code lists or models
+# changed and every published figure was rederived (the dbt project's
+# fingerprint says which version of the project, kept in git).
+KINDS = ("received", "verdict", "marts_rebuilt")
 
 
 def record(paths: Paths, kind: str, **data: Any) -> Path:

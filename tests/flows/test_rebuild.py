@@ -6,6 +6,7 @@ import duckdb
 from conftest import STANDARD_HEADER, drop, drop_sample
 from flows import stages
 from flows.cli import main
+from ingest import events
 from ingest.warehouse import connect
 
 
@@ -29,6 +30,10 @@ def test_rebuild_replays_archive_and_events_into_the_same_marts(paths, capsys):
     submissions_before = rows(paths.warehouse, "select submission_id, file_name, status, sha256, data_rows "
                                                "from raw.submissions order by all")
     receipts_before = sorted(p.name for p in paths.outbox.rglob("*.txt"))
+
+    kinds = [event["kind"] for event in events.read_all(paths)]
+    # one arrival per file, one verdict per answer, the code lists' first build (the second run only adds facts)
+    assert (kinds.count("received"), kinds.count("verdict"), kinds.count("marts_rebuilt")) == (4, 4, 1)
 
     assert main(["rebuild"]) == 0
     out = capsys.readouterr().out
