@@ -10,6 +10,8 @@ Latin-1 file, refused links and uploads):
   random delays;
 - boundary trials: `hmo run` (the Prefect flow with its temporary server) or
   `hmo ingest` / `hmo build` with HMO_KILL_AFTER=<stage>, for every stage;
+- inside trials: `hmo ingest` SIGKILLed as its n-th file has been received
+  (`arm_kill_at`: the harness wraps a function in the child; no product change);
 - random trials: `hmo run`, `hmo build` or `hmo ingest` SIGKILLed after a
   random delay (sometimes the next run is killed too, and sometimes the data
   directory starts empty, so the kill can land in the first seed build);
@@ -51,6 +53,7 @@ from ingest.settings import PROJECT_ROOT, Paths
 
 OUT = PROJECT_ROOT / "bench" / "out"
 BOUNDARIES = ("ingest", "validate", "audit", "publish", "receipts")
+INSIDE_INGEST = (1, 3, 6)  # kill `hmo ingest` as the n-th file has been received
 MARTS_SQL = "select * exclude (submission_id) from marts.fct_flows order by all"
 CHILD_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -196,36 +199,178 @@ class Run:
 
 def trial_env(paths: Paths, prefect_home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PREFECT_API_URL", "PREFECT_PROFILE", "HMO_KILL_AFTER", "PREFECT_PROFILES_PATH")}
+           if k not in ("PREFECT_API_URL", "PREFECT_PROFILE", "HMO_KILL_AFTER", "PREFECT_PROFILES_PATH", KILL_AT)}
     env.update(CHILD_ENV)
     env.update(HMO_DATA_DIR=str(paths.root), PREFECT_HOME=str(prefect_home), **extra)
     return env
 
 
-def hmo(paths: Paths, prefect_home: Path, command: str, *, kill_after: str | None = None,
-        delay: float | None = None, log: Path | None = None, timeout: float = 900.0) -> Run:
-    """`python -m flows.cli <command>` in the trial's environment; SIGKILLed after `delay` if given."""
-    extra = {"HMO_KILL_AFTER": kill_after} if kill_after else {}
-    log = log or paths.root.parent / f"{command}.log"
-    started = time.monotonic()
-    with log.open("ab") as output:
-        output.write(f"\n== hmo {command} kill_after={kill_after} delay={delay}\n".encode())
-        output.flush()
-        process = subprocess.Popen([sys.executable, "-m", "flows.cli", command], cwd=PROJECT_ROOT,
-                                   env=trial_env(paths, prefect_home, **extra), stdout=output,
-                                   stderr=subprocess.STDOUT)
-        killed = False
+# A kill inside a stage, where HMO_KILL_AFTER cannot reach: "<module>:<function>:<n>" SIGKILLs
+# the process as the n-th call of that function returns (e.g. "ingest.submissions:receive:3":
+# three files received, the fourth not yet). Armed by this harness in the child, not by the product.
+KILL_AT = "HMO_BENCH_KILL_AT"
+
+
+def arm_kill_at() -> None:
+    spec = os.environ.get(KILL_AT)
+    if not spec:
+        return
+    import functools
+    import importlib
+
+    module_name, function_name, count = spec.split(":")
+    module = importlib.import_module(module_name)
+    original = getattr(module, function_name)  # renamed in the product: this trial says so loudly
+    calls = {"n": 0}
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == int(count):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(module, function_name, wrapper)
+
+
+# `stages` is flows.stages.run with every stage and no Prefect (what the tests call).
+_STAGES_CODE = "from flows import stages; from ingest.settings import Paths; " \
+               "import sys; sys.exit(1 if stages.run(Paths.from_env()).failure else 0)"
+_ARMED_CLI = "import sys; from bench.kill import arm_kill_at; arm_kill_at(); from flows import cli; " \
+             "sys.exit(cli.main(sys.argv[1:]))"
+
+
+def _argv(command: str, armed: bool = False) -> list[str]:
+    if command == "stages":
+        return ["-c", ("from bench.kill import arm_kill_at; arm_kill_at(); " if armed else "") + _STAGES_CODE]
+    return ["-c", _ARMED_CLI, command] if armed else ["-m", "flows.cli", command]
+
+
+class Subprocesses:
+    """Each command a fresh `python -m flows.cli <command>`: imports and all, as an operator runs it."""
+
+    name = "subprocess"
+
+    def start(self, command: str, env: dict[str, str], log: Path) -> Any:
+        output = log.open("ab")
+        process = subprocess.Popen([sys.executable, *_argv(command, KILL_AT in env)], cwd=PROJECT_ROOT, env=env,
+                                   stdout=output, stderr=subprocess.STDOUT)
+        output.close()
+        return process
+
+    def wait(self, process: Any, timeout: float | None) -> int | None:
         try:
-            if delay is not None:
-                try:
-                    process.wait(timeout=delay)
-                except subprocess.TimeoutExpired:
-                    os.kill(process.pid, signal.SIGKILL)
-                    killed = True
-            returncode = process.wait(timeout=timeout)
+            return process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            returncode = process.wait()
+            return None
+
+    def pid(self, process: Any) -> int:
+        return process.pid
+
+    def close(self) -> None:
+        pass
+
+
+def _forked(command: str, env: dict[str, str], log: str) -> None:
+    """A forkserver child: the command's environment, output to the log, then the command."""
+    os.environ.clear()
+    os.environ.update(env)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.chdir(PROJECT_ROOT)
+    # multiprocessing's resource tracker is shared with the forkserver's parent; a child killed
+    # with dbt's locks registered would have the parent warn of "leaked semaphores" at its exit.
+    from multiprocessing import resource_tracker
+
+    own = resource_tracker.ResourceTracker()
+    resource_tracker._resource_tracker = own
+    for name in ("ensure_running", "register", "unregister", "getfd"):
+        setattr(resource_tracker, name, getattr(own, name))
+    arm_kill_at()
+    if command == "stages":
+        from flows import stages
+
+        code = 1 if stages.run(Paths.from_env()).failure else 0
+    else:
+        from flows import cli
+
+        code = cli.main([command])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+class Forkserver:
+    """Each command a child forked from a server that has imported dbt, Great Expectations and the
+    stages once (multiprocessing's forkserver): the same code path as `python -m flows.cli` but
+    ~10 s cheaper a process, for make test. Prefect is imported by the child, after its
+    environment is set, so each `hmo run` gets its own PREFECT_HOME and server."""
+
+    name = "fork"
+    PRELOAD = ["flows.cli", "flows.stages", "dbt.cli.main", "dbt.adapters.duckdb", "great_expectations",
+               "expectations.validate", "harmonise.audit"]
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self.context = multiprocessing.get_context("forkserver")
+        self.context.set_forkserver_preload(self.PRELOAD)
+
+    def warm(self) -> None:
+        """Start the server (its imports take ~10 s): call it early, in a thread."""
+        process = self.context.Process(target=os.getpid)
+        process.start()
+        process.join()
+
+    def start(self, command: str, env: dict[str, str], log: Path) -> Any:
+        process = self.context.Process(target=_forked, args=(command, env, str(log)))
+        process.start()
+        return process
+
+    def wait(self, process: Any, timeout: float | None) -> int | None:
+        process.join(timeout)
+        return process.exitcode
+
+    def pid(self, process: Any) -> int:
+        return process.pid
+
+    def close(self) -> None:
+        pass
+
+
+def hmo(paths: Paths, prefect_home: Path, command: str, *, kill_after: str | None = None,
+        delay: float | None = None, log: Path | None = None, timeout: float = 900.0,
+        executor: Any = None, kill_at: str | None = None) -> Run:
+    """`python -m flows.cli <command>` (or "stages") in the trial's environment; SIGKILLed after
+    `delay` seconds if given."""
+    executor = executor or Subprocesses()
+    extra = {"HMO_KILL_AFTER": kill_after} if kill_after else {}
+    if kill_at:
+        extra[KILL_AT] = kill_at
+    log = log or paths.root.parent / f"{command}.log"
+    with log.open("ab") as output:
+        output.write(f"\n== hmo {command} kill_after={kill_after} kill_at={kill_at} delay={delay} "
+                     f"({executor.name})\n".encode())
+    started = time.monotonic()
+    process = executor.start(command, trial_env(paths, prefect_home, **extra), log)
+    killed = False
+    returncode = None
+    if delay is not None:
+        returncode = executor.wait(process, delay)
+        if returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(executor.pid(process), signal.SIGKILL)
+            killed = True
+    if returncode is None:
+        returncode = executor.wait(process, timeout)
+    if returncode is None:  # hung: a finding, and ours to end
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(executor.pid(process), signal.SIGKILL)
+        returncode = executor.wait(process, None)
+        with log.open("ab") as output:
+            output.write(f"\n== hmo {command} did not end within {timeout} s: killed\n".encode())
     tail = log.read_text(errors="replace").strip().splitlines()[-3:]
     return Run(command, returncode, time.monotonic() - started, killed, "\n".join(tail))
 
@@ -249,9 +394,10 @@ def in_process(paths: Paths, stages_: tuple[str, ...] | None = None) -> Run:
 @dataclass
 class Trial:
     number: int
-    mode: str                 # boundary | random
+    mode: str                 # boundary | inside (kill_at) | random
     command: str              # run | build | ingest
     stage: str | None = None  # for boundary trials
+    kill_at: str | None = None  # for inside trials: "<module>:<function>:<n>" (see arm_kill_at)
     delay: float | None = None
     second_kill: float | None = None  # a random kill of the next `hmo run` too
     cold: bool = False        # an empty data directory, no template
@@ -266,7 +412,7 @@ class Trial:
     seconds: float = 0.0
 
     def label(self) -> str:
-        where = self.stage if self.mode == "boundary" else f"{self.delay:.2f}s"
+        where = {"boundary": self.stage, "inside": self.kill_at}.get(self.mode) or f"{self.delay:.2f}s"
         extra = (f" +kill@{self.second_kill:.2f}s" if self.second_kill is not None else "") + \
             (" cold" if self.cold else "")
         return f"#{self.number} {self.mode} hmo {self.command} @{where}{extra}"
@@ -279,8 +425,9 @@ class Reference:
     seconds: dict[str, float] = field(default_factory=dict)  # command -> uninterrupted duration
 
 
-def reference(work: Path, seed: int = 0, cli: bool = True) -> Reference:
-    """The uninterrupted outcome (in this process); with cli, `hmo run|ingest|build` timed too."""
+def reference(work: Path, seed: int = 0, cli: bool = True, executor: Any = None) -> Reference:
+    """The uninterrupted outcome (in this process); with cli, `hmo run|ingest|build` timed too,
+    each of which must reach the same outcome."""
     paths = fuzz.fresh_data_dir(work / "reference")
     manifest = write_kill_inputs(paths.inbox, seed)
     run = in_process(paths)
@@ -291,11 +438,11 @@ def reference(work: Path, seed: int = 0, cli: bool = True) -> Reference:
         cli_paths = fuzz.fresh_data_dir(work / "reference-cli")
         write_kill_inputs(cli_paths.inbox, seed)
         home = cli_paths.root.parent / "prefect"
-        ingest = hmo(cli_paths, home, "ingest")
-        build = hmo(cli_paths, home, "build")
+        ingest = hmo(cli_paths, home, "ingest", executor=executor)
+        build = hmo(cli_paths, home, "build", executor=executor)
         run_paths = fuzz.fresh_data_dir(work / "reference-run")
         write_kill_inputs(run_paths.inbox, seed)
-        full = hmo(run_paths, run_paths.root.parent / "prefect", "run")
+        full = hmo(run_paths, run_paths.root.parent / "prefect", "run", executor=executor)
         ref.seconds.update(ingest=ingest.seconds, build=build.seconds, run=full.seconds)
         for name, done, where in (("ingest+build", build, cli_paths), ("run", full, run_paths)):
             if done.returncode != 0:
@@ -352,11 +499,16 @@ def check_converged(paths: Paths, ref: Reference, manifest: Manifest, archive_af
     left = [p for p in after if p.endswith(".partial")]
     if left:
         problems.append(f"partial archive copies left after the recovery: {left[:3]}")
+    half_receipts = [p.name for p in paths.outbox.rglob("*.partial")] if paths.outbox.exists() else []
+    if half_receipts:
+        problems.append(f"partial receipts left after the recovery: {half_receipts[:3]}")
     trial.converged = not problems
 
 
-def run_trial(trial: Trial, ref: Reference, work: Path, seed: int = 0, recover: str = "cli",
-              keep: bool = False) -> Trial:
+def run_trial(trial: Trial, ref: Reference, work: Path, seed: int = 0, recover: str = "run",
+              keep: bool = False, executor: Any = None) -> Trial:
+    """One trial; `recover` is the next run: "run" (`hmo run`), "stages" (flows.stages.run in a
+    process of the executor) or "inprocess" (in this process)."""
     started = time.monotonic()
     target = work / f"trial-{trial.number:03d}"
     shutil.rmtree(target, ignore_errors=True)
@@ -369,12 +521,13 @@ def run_trial(trial: Trial, ref: Reference, work: Path, seed: int = 0, recover: 
     markers = [f"PREFECT_HOME={home}", f"HMO_DATA_DIR={paths.root}"]
     manifest = write_kill_inputs(paths.inbox, seed)
     if trial.command == "build":  # what `hmo build` works on: an inbox already received
-        trial.runs.append(hmo(paths, home, "ingest"))
-    killed = hmo(paths, home, trial.command, kill_after=trial.stage, delay=trial.delay)
+        trial.runs.append(hmo(paths, home, "ingest", executor=executor))
+    killed = hmo(paths, home, trial.command, kill_after=trial.stage, delay=trial.delay, executor=executor,
+                 kill_at=trial.kill_at)
     trial.runs.append(killed)
     trial.killed = killed.returncode == -signal.SIGKILL
-    if trial.mode == "boundary" and not trial.killed:
-        trial.problems.append(f"HMO_KILL_AFTER={trial.stage} did not kill `hmo {trial.command}` "
+    if trial.mode in ("boundary", "inside") and not trial.killed:
+        trial.problems.append(f"{trial.stage or trial.kill_at} did not kill `hmo {trial.command}` "
                               f"(status {killed.returncode}: {killed.stderr_tail})")
     if trial.mode == "random" and not trial.killed and killed.returncode != 0:
         trial.problems.append(f"`hmo {trial.command}` failed on its own (status {killed.returncode}): "
@@ -383,13 +536,13 @@ def run_trial(trial: Trial, ref: Reference, work: Path, seed: int = 0, recover: 
     if trial.left_after_kill:
         trial.problems.append(f"left behind {ORPHAN_GRACE_SECONDS:.0f} s after the kill: {trial.left_after_kill}")
     if trial.second_kill is not None:
-        again = hmo(paths, home, "run", delay=trial.second_kill)
+        again = hmo(paths, home, "run", delay=trial.second_kill, executor=executor)
         trial.runs.append(again)
         left, _ = wait_for_no_processes(markers)
         if left:
             trial.problems.append(f"left behind after the second kill: {left}")
     archive_after_kill = fuzz.tree(paths.archive)
-    recovery = hmo(paths, home, "run") if recover == "cli" else in_process(paths)
+    recovery = in_process(paths) if recover == "inprocess" else hmo(paths, home, recover, executor=executor)
     trial.runs.append(recovery)
     if recovery.returncode != 0:
         trial.problems.append(f"the next run failed (status {recovery.returncode}): {recovery.stderr_tail}")
@@ -411,6 +564,8 @@ def plan(trials: int, seed: int, ref: Reference) -> list[Trial]:
         planned.append(Trial(len(planned), "boundary", "run", stage=stage))
     for stage in BOUNDARIES:
         planned.append(Trial(len(planned), "boundary", "ingest" if stage == "ingest" else "build", stage=stage))
+    for files in INSIDE_INGEST:
+        planned.append(Trial(len(planned), "inside", "ingest", kill_at=f"ingest.submissions:receive:{files}"))
     while len(planned) < trials:
         command = rng.choices(["run", "build", "ingest"], [6, 2, 1])[0]
         cold = command == "run" and rng.random() < 0.08
@@ -445,20 +600,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.kill", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--recover", choices=["cli", "inprocess"], default="cli")
+    parser.add_argument("--recover", choices=["run", "stages", "inprocess"], default="run",
+                        help="the next run: `hmo run` (default), flows.stages.run in a new process, or in this one")
+    parser.add_argument("--executor", choices=["subprocess", "fork"], default="subprocess",
+                        help="fresh `python -m flows.cli` processes (default), or children of a forkserver")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep every trial's directory")
+    parser.add_argument("--modes", default="boundary,inside,random",
+                        help="which planned trials to run (comma-separated; default all)")
     parser.add_argument("--out", type=Path, default=OUT / "kill.json")
     args = parser.parse_args(argv)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="hmo-kill-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    ref = reference(work, args.seed)
+    executor = Forkserver() if args.executor == "fork" else Subprocesses()
+    ref = reference(work, args.seed, executor=executor)
     print(f"reference: {len(ref.outcome.marts)} rows, {ref.outcome.verdicts()}, seconds {ref.seconds}", flush=True)
     done: list[Trial] = []
-    for trial in plan(args.trials, args.seed, ref):
-        run_trial(trial, ref, work, args.seed, recover=args.recover, keep=args.keep)
+    modes = set(args.modes.split(","))
+    for trial in [t for t in plan(args.trials, args.seed, ref) if t.mode in modes]:
+        run_trial(trial, ref, work, args.seed, recover=args.recover, keep=args.keep, executor=executor)
         done.append(trial)
         status = "ok" if trial.converged and not trial.problems else "FAILED"
         print(f"{trial.label()}: {status} killed={trial.killed} runs="

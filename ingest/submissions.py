@@ -383,45 +383,51 @@ def _relative(paths: Paths, path: Path) -> Path:
         return Path(path.name)
 
 
+# Ids are taken inside the statement that writes them: DuckDB 1.5 logs a
+# sequence's advance only with a write that uses it, so after a crash a
+# `select nextval()` of its own is forgotten and the next run would hand out
+# ids already in use (found by bench/kill.py; tests/ingest/test_submissions.py
+# kills a process to check it).
 def _record_duplicate(con: duckdb.DuckDBPyConnection, original: int, item: InboxFile) -> int:
     """Keep the answer owed for a file already received: the receipts stage answers each row once."""
-    duplicate_id = con.execute("select nextval('raw.duplicate_id_seq')").fetchone()[0]
-    con.execute(
+    return con.execute(
         "insert into raw.duplicates (duplicate_id, submission_id, reporting_country, file_name, received_at)"
-        " values (?, ?, ?, ?, current_timestamp)",
-        [duplicate_id, original, item.country, item.file_name],
-    )
-    return duplicate_id
+        " values (nextval('raw.duplicate_id_seq'), ?, ?, ?, current_timestamp) returning duplicate_id",
+        [original, item.country, item.file_name],
+    ).fetchone()[0]
 
 
 def _register(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile, sha: str, size: int,
               archived: Path) -> int:
-    """Log the arrival, then register it as 'loading' (rows may be incomplete until 'received')."""
-    submission_id = con.execute("select nextval('raw.submission_id_seq')").fetchone()[0]
+    """Register the arrival as 'loading' (rows may be incomplete until 'received'), then log it.
+
+    The event log, beside the archive, is what `hmo rebuild` replays. A crash
+    before the event leaves only the 'loading' row, which discard_incomplete()
+    removes while the file is still in the inbox, to be received again.
+    """
     received_at = datetime.now(timezone.utc)
-    # The event log, beside the archive, is what `hmo rebuild` replays: it is
-    # written before the warehouse knows the submission.
+    submission_id = _insert_loading(con, None, item.country, item.file_name, archived, sha, size, received_at)
     events.record(
         paths, "received", submission_id=submission_id, reporting_country=item.country,
         file_name=item.file_name, sha256=sha, archive_path=archived.relative_to(paths.root).as_posix(),
         size_bytes=size, received_at=received_at.isoformat(),
     )
-    _insert_loading(con, submission_id, item.country, item.file_name, archived, sha, size, received_at)
     return submission_id
 
 
-def _insert_loading(con: duckdb.DuckDBPyConnection, submission_id: int, country: str, file_name: str,
-                    archived: Path, sha: str, size: int, received_at: datetime | str) -> None:
-    # A crash leaves a 'loading' row behind; discard_incomplete() removes it
-    # while the file is still in the inbox.
-    con.execute(
-        """
+def _insert_loading(con: duckdb.DuckDBPyConnection, submission_id: int | None, country: str, file_name: str,
+                    archived: Path, sha: str, size: int, received_at: datetime | str) -> int:
+    """A new registry row; its id from the sequence unless given (a replay keeps the log's)."""
+    id_sql = "nextval('raw.submission_id_seq')" if submission_id is None else str(int(submission_id))
+    return con.execute(
+        f"""
         insert into raw.submissions (submission_id, reporting_country, file_name, archive_path,
                                      sha256, size_bytes, received_at, status)
-        values (?, ?, ?, ?, ?, ?, ?, 'loading')
+        values ({id_sql}, ?, ?, ?, ?, ?, ?, 'loading')
+        returning submission_id
         """,
-        [submission_id, country, file_name, str(archived), sha, size, received_at],
-    )
+        [country, file_name, str(archived), sha, size, received_at],
+    ).fetchone()[0]
 
 
 def replay_received(con: duckdb.DuckDBPyConnection, paths: Paths, event: dict,

@@ -1,4 +1,7 @@
 import hashlib
+import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -261,3 +264,29 @@ def test_a_column_a_profile_reads_named_twice_loads_no_rows(paths, tmp_path, mon
         "select file_name, profile, duplicate_columns, data_rows from raw.submissions order by file_name"
     ).fetchall() == [("bien.csv", "pan-entradas", [], 1),
                      ("dos_totales.csv", "pan-entradas", ["count=Total|TOTAL"], 0)]
+
+
+def test_ids_are_not_handed_out_again_after_a_killed_ingest(paths):
+    """DuckDB forgets a bare `select nextval()` when the process dies; the next run must not reuse its ids."""
+    for i in range(3):
+        drop(paths, "PAN", f"antes_{i}.csv", STANDARD_HEADER + f"\nPAN,2024-0{i + 1},ENTRY,_T,_T,_T,_T,VEN,{i},A\n")
+    drop(paths, "PAN", "copia.csv", STANDARD_HEADER + "\nPAN,2024-01,ENTRY,_T,_T,_T,_T,VEN,0,A\n")
+    connect(paths.warehouse).close()  # a warehouse that exists (checkpointed), as after any run
+    killed = subprocess.run(
+        [sys.executable, "-c",
+         "import os, signal; from ingest.settings import Paths; from ingest.warehouse import connect; "
+         "from ingest.submissions import discover, receive; paths = Paths.from_env(); "
+         "con = connect(paths.warehouse); [receive(con, paths, item) for item in discover(paths)]; "
+         "os.kill(os.getpid(), signal.SIGKILL)"],  # a power cut in the middle of an ingest
+        env={**os.environ, "HMO_DATA_DIR": str(paths.root)}, timeout=120)
+    assert killed.returncode == -9
+    for i in range(2):
+        drop(paths, "PAN", f"despues_{i}.csv", STANDARD_HEADER + f"\nPAN,2024-0{i + 4},ENTRY,_T,_T,_T,_T,VEN,{i},A\n")
+    drop(paths, "PAN", "copia_2.csv", STANDARD_HEADER + "\nPAN,2024-02,ENTRY,_T,_T,_T,_T,VEN,1,A\n")
+    con = connect(paths.warehouse)
+
+    summary = ingest_inbox(con, paths)
+
+    assert summary.failed == []
+    assert sorted(r.submission_id for r in summary.received if not r.duplicate_of) == [4, 5]
+    assert con.execute("select list(duplicate_id order by 1) from raw.duplicates").fetchone()[0] == [1, 2]
