@@ -34,7 +34,9 @@ _CHUNK = 1 << 20
 # Every open of an inbox entry: a link is refused by the kernel (ELOOP), and a
 # pipe or device opens without waiting for a writer, so fstat can turn it away.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-_UNFINISHED = re.compile(r"\.(part|tmp|crdownload)$", re.IGNORECASE)
+# Browsers' and uploaders' names for a file still arriving (.partial: old Edge and
+# Firefox; also the archive's own name for a copy not yet complete).
+_UNFINISHED = re.compile(r"\.(part|partial|tmp|crdownload)$", re.IGNORECASE)
 # The archive name keeps the sender's extension only when it looks like one.
 _SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 # Outside the country folders the inbox is walked only to say what is not

@@ -126,6 +126,7 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(paths):
 def test_what_is_not_a_countrys_file_is_refused_with_its_reason_and_left_in_place(paths):
     drop(paths, "PAN", "~$lock.csv", "x")
     drop(paths, "PAN", "upload.csv.part", standard_file("PAN"))
+    drop(paths, "PAN", "descarga.csv.partial", standard_file("PAN"))
     drop(paths, "PAN", ".hidden.csv", standard_file("PAN"))
     (paths.inbox / "PAN" / "x.csv").mkdir()
     drop(paths, "PAN", "2024/enero.csv", standard_file("PAN"))
@@ -140,6 +141,7 @@ def test_what_is_not_a_countrys_file_is_refused_with_its_reason_and_left_in_plac
     expected = {
         "PAN/~$lock.csv": "Office lock file",
         "PAN/upload.csv.part": "read once the file is renamed without .part",
+        "PAN/descarga.csv.partial": "read once the file is renamed without .partial",
         "PAN/.hidden.csv": "hidden file",
         "PAN/x.csv": "a folder, not a file",
         "PAN/2024/enero.csv": "only files directly in inbox/PAN/ are read",
