@@ -314,7 +314,7 @@ ODD_NAMES: list[Callable[[str], str]] = [
     lambda t: f"CON_{t}.csv",
     lambda t: f"{t}.CSV",
     lambda t: f"{t}",
-    lambda t: f"{t}.csv.partial",
+    lambda t: f"{t}.partial.csv",
     lambda t: f"{t}.1.accepted.txt",
     lambda t: f"{t}.d1.duplicate.json",
     lambda t: f"{t}.txt",
@@ -842,7 +842,7 @@ class _Writer:
 
     def k_partial_upload(self) -> None:
         country = self.country()
-        suffix = self.rng.choice([".part", ".tmp", ".crdownload", ".PART"])
+        suffix = self.rng.choice([".part", ".partial", ".tmp", ".crdownload", ".PART"])
         self.file("partial_upload", f"{country}/upload_{self.token()}.csv{suffix}", self.valid_csv(country)[:40],
                   read=False)
 
