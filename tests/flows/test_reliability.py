@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import duckdb
 import pytest
@@ -73,27 +70,6 @@ def test_the_next_run_after_a_bad_file_is_clean(odd_files):
     assert summary.failure is None
     assert [v.status for v in summary.verdicts] == ["accepted"]
     assert published(paths, "select sum(count) from marts.fct_flows where reporting_country = 'PAN'") == [(17,)]
-
-
-def _hmo(paths: Paths, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "HMO_DATA_DIR": str(paths.root), **env}, timeout=300)
-
-
-@pytest.mark.parametrize("stage", ["validate", "audit", "publish"])
-def test_a_kill_before_the_receipts_loses_no_receipt(paths, stage):
-    drop(paths, "PAN", "bueno.csv", GOOD_PAN)
-    drop(paths, "PAN", "malo.csv", STANDARD_HEADER + "\nPAN,2024-01,ENTRY,_T,_T,_T,_T,Narnia,5,A\n")
-    assert _hmo(paths, "ingest").returncode == 0
-    killed = _hmo(paths, "build", HMO_KILL_AFTER=stage)
-    assert killed.returncode == -9
-    assert not list(paths.outbox.rglob("*.txt"))
-
-    again = _hmo(paths, "build")
-    assert again.returncode == 0, again.stderr
-    assert {name: r["status"] for name, r in receipts(paths).items()} == {"bueno.csv": "accepted",
-                                                                          "malo.csv": "rejected"}
-    assert published(paths, "select sum(count) from marts.fct_flows") == [(10,)]
 
 
 def test_rows_that_slip_past_the_suites_are_rejected_by_the_audit_and_the_rest_published(paths):
