@@ -1,6 +1,7 @@
 """The whole pipeline as one Prefect flow: `flows.stages.run`, each stage a Prefect task."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -14,15 +15,15 @@ from flows import stages  # noqa: E402
 from harmonise.dbt import DbtProject  # noqa: E402
 from ingest.settings import Paths  # noqa: E402
 
-_TASKS = {
-    name: task(getattr(stages, function), name=name, cache_policy=NO_CACHE)
-    for name, function in {"ingest": "ingest", "validate": "validate", "audit": "audit",
-                           "publish": "publish", "receipts": "answer", "report": "report"}.items()
-}
+
+@functools.cache
+def _task(stage: str, function: Callable[..., Any]) -> Any:
+    return task(function, name=stage, cache_policy=NO_CACHE)
 
 
 def _as_task(stage: str, function: Callable[..., Any], *args: Any) -> Any:
-    return _TASKS[stage](*args)
+    """`flows.stages.run` names each stage and its function; Prefect runs it as a task of that name."""
+    return _task(stage, function)(*args)
 
 
 @flow(name="hmo-run", log_prints=False)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from expectations.receipts import Answers, answer_due, write_receipt
 from expectations.validate import Verdict, validate_pending
-from harmonise.audit import AuditOutcome, audit as audit_marts
+from harmonise.audit import AuditOutcome, audit
 from harmonise.dbt import BuildFailed, DbtProject
 from ingest.settings import PROJECT_ROOT, Paths
 from ingest.submissions import IngestSummary, ingest_inbox
@@ -95,10 +95,6 @@ def validate(paths: Paths, dbt: DbtProject) -> list[Verdict]:
         return validate_pending(con)
     finally:
         con.close()
-
-
-def audit(paths: Paths, dbt: DbtProject, full_refresh: bool = False) -> AuditOutcome:
-    return audit_marts(paths, dbt, full_refresh=full_refresh)
 
 
 def publish(paths: Paths) -> Path:
