@@ -19,7 +19,11 @@
    `flows.stages.validate`, against a standard file (`bench.generate`) of
    the same row count; measured in `--quick` runs too, skipped if the file
    is absent;
-5. peak RSS of every one of those processes.
+5. peak RSS of every one of those processes;
+6. `hmo check` (`bench.check`): a 10-line and a 10,000-row file, each in a
+   fresh process before the check template, without it (first-ever) and with
+   it (cold), and the second call in one process (warm); `python -m
+   bench.check` measures this section alone and rewrites it in place.
 
 For the largest size, each stage that misses its target is run once more
 under pyinstrument (if installed), and a missed ingest target also gets its
@@ -756,6 +760,8 @@ class Report:
     notes: str
     server: bool = False
     cbp: CbpResults | None = None
+    check: Any = None  # bench.check.CheckResults; None: the section as the previous file had it
+    kept_check: list[str] = field(default_factory=list)
     finished: dt.datetime | None = None
     load_end: str = ""
     git_start: str = field(default_factory=git_state)
@@ -821,6 +827,7 @@ class Report:
         ]
         out += self._noise()
         out += self._ingest() + self._validation() + self._incremental() + self._cbp() + self._memory()
+        out += self._check()
         out += self._where() + self._errors()
         out += [
             "## Reproduce",
@@ -829,6 +836,7 @@ class Report:
             "make bench                     # = .venv/bin/python -m bench.run (1M and 10M rows, 3 runs each)",
             self.command,
             "python -m bench.run --quick    # 10k and 100k rows, and the CBP file: a smoke run",
+            "python -m bench.check          # section 6 alone (hmo check), rewritten in place",
             "```",
             "",
             f"Scratch data, warehouses, logs (one per subprocess) and profiles: `{a.work}`. "
@@ -1077,6 +1085,13 @@ class Report:
         out.append("")
         return out
 
+    def _check(self) -> list[str]:
+        if self.check is None:
+            return [*self.kept_check, ""] if self.kept_check else []
+        from bench.check import section
+
+        return [*section(self.check), ""]
+
     def _where(self) -> list[str]:
         out = ["## Where the time goes", ""]
         missed = []
@@ -1156,6 +1171,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cbp", type=Path, default=CBP_FILE,
                    help="the CBP export of section 4 (default ../shared/real/...; absent: section skipped)")
     p.add_argument("--no-cbp", action="store_true", help="skip the CBP layout measurement")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the `hmo check` measurement (section 6 is kept as the file has it)")
     p.add_argument("--no-profile", action="store_true", help="do not profile the stages that miss a target")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown to (re)write (default docs/benchmarks.md)")
@@ -1208,6 +1225,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4 (measured before 3, which is slow): the CBP layout; it is small, so --quick runs it too
     report.cbp = None if args.no_cbp else measure_cbp(harness, args.cbp.resolve(), data, args.repeat)
+
+    # 6: `hmo check`, a few minutes whatever the sizes
+    if args.no_check:
+        from bench.check import kept_section
+
+        report.kept_check = kept_section(args.out)
+    else:
+        from bench.check import measure as measure_check
+
+        report.check = measure_check(harness, data, args.repeat, report.command)
 
     # 3: incremental run
     snapshots: dict[int, Path] = {}
@@ -1276,7 +1303,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report.markdown())
     log(f"wrote {args.out}")
-    return 1 if any(r.errors for r in report.results) or (report.cbp and report.cbp.errors) else 0
+    return 1 if (any(r.errors for r in report.results) or (report.cbp and report.cbp.errors)
+                 or (report.check and report.check.errors)) else 0
 
 
 if __name__ == "__main__":

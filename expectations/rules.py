@@ -78,10 +78,14 @@ where period is null
 """
 
 _EMPTY = "\n   or ".join(f"(column_name = '{c}' and {c} is null and {c}_value is null)" for c in REQUIRED_CODED)
+# A name two countries share stays unresolved with its candidates
+# ("ambiguous:GUF,GUY"); the receipt names both and the way out (an alias).
+NAME_COLUMNS = ["counterpart_country", "nationality"]
+_R02_DETAIL = {c: f"'ambiguous:' || {c}_ambiguous" for c in NAME_COLUMNS}
 _R02 = "\nunion all\n".join(
     f"""
 select submission_id, source_row, '{column}' as column_name, {column}_value as value,
-       null as detail
+       {_R02_DETAIL.get(column, "null")} as detail
 from {{batch}}
 where {column} is null and {column}_value is not null"""
     for column in CODED_COLUMNS
@@ -136,8 +140,9 @@ repeated as (
     group by all
     having count(*) > 1
 )
+-- detail: the first row with the key (receipts phrase it in Spanish and English)
 select keyed.submission_id, keyed.source_row, 'key' as column_name, null as value,
-       'same key as row ' || repeated.first_row as detail
+       repeated.first_row::varchar as detail
 from keyed
 join repeated using (submission_id, {", ".join(_KEY_SOURCE)})
 where keyed.source_row <> repeated.first_row
@@ -227,7 +232,8 @@ where all_given and total is not null
 
 # A cross-section is the set of rows sharing which of sex and nationality are
 # `_T`; its grand total sums, for each sex and nationality, the finest age bands
-# given. Cross-sections of one slice must agree.
+# given. Cross-sections of one slice must agree. (struct_pack, never a `{...}`
+# literal, in a rule: GX reads braces in its query as placeholders.)
 _C02 = f"""
 with {_CHECKABLE},
 counted as (
@@ -260,17 +266,22 @@ totals as (
     from finest
     group by all
 ),
-disagreeing as (
-    select submission_id, slice_key
+disagreeing as (  -- each slice's cross-sections, for the detail: as many rows as totals, no more
+    select submission_id, slice_key,
+           list(struct_pack(cross_section, total, first_row) order by cross_section) as totals
     from totals
     group by all
     having count(distinct total) > 1
 )
+-- detail (JSON, for receipts to phrase): this row's cross-section, every
+-- cross-section's total and first row, and the slice
 select totals.submission_id, totals.first_row as source_row, 'count' as column_name,
        totals.total::varchar as value,
-       totals.cross_section || ' | ' || concat_ws(' ', {", ".join(f"named.{c}" for c in SLICE)}) as detail
+       to_json(struct_pack(cross_section := totals.cross_section, totals := disagreeing.totals,
+                           period := left(named.period::varchar, 7),
+                           {", ".join(f"{c} := named.{c}" for c in SLICE[2:])}))::varchar as detail
 from totals
-semi join disagreeing using (submission_id, slice_key)
+join disagreeing using (submission_id, slice_key)
 -- the slice's values, from one of its rows: carried through the aggregates they would cost memory
 join {{batch}} as named
   on named.submission_id = totals.submission_id and named.source_row = totals.first_row
@@ -304,8 +315,9 @@ RULES: list[Rule] = [
          "cantidad debe ser un número entero mayor o igual a 0 (solo estado_obs Q puede dejarla vacía).",
          _R03),
     Rule("R04", "error", "observations",
-         "The observation key appears more than once in the file.",
-         "La clave de la observación aparece más de una vez en el archivo.",
+         "The observation key (every column but count and obs_status) appears more than once in the file.",
+         "La clave de la observación (todas las columnas salvo cantidad y estado_obs) aparece más de una vez "
+         "en el archivo.",
          _R04),
     Rule("C01", "error", "observations",
          "The parts do not add up to the total given for them (detail: sum of the parts).",

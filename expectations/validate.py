@@ -53,6 +53,7 @@ def prepare_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
         f"""
         create or replace table validation__pending_observations as
         select submission_id, source_row, inbox_country, border_point, {kept},
+               nationality_ambiguous, counterpart_country_ambiguous,
                {SLICE_KEY_HASHED} as slice_key
         from intermediate.int_observations__resolved
         where submission_id in ({id_list})

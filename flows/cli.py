@@ -80,7 +80,7 @@ def cmd_build(args: argparse.Namespace, paths: Paths) -> int:
 def cmd_check(args: argparse.Namespace, paths: Paths) -> int:
     from pathlib import Path
 
-    from flows import stages
+    from flows.check import check, template_missing
 
     file = Path(args.file)
     if not file.is_file():
@@ -88,13 +88,64 @@ def cmd_check(args: argparse.Namespace, paths: Paths) -> int:
     country = (args.country or file.resolve().parent.name).upper()
     if len(country) != 3 or not country.isalpha():
         raise HmoError("say which country sends this file: --country ISO3 (or keep it in a folder named after it)")
-    result = stages.check(file, country, preview_rows=args.rows)
+    if template_missing(paths):
+        print("first check since the code lists or models changed: preparing them (once, some seconds)",
+              file=sys.stderr)
+    result = check(paths, file, country, preview_rows=args.rows)
     print(f"profile: {result.profile}")
     print("first mapped rows / primeras filas mapeadas:")
     _emit(result.preview_columns, result.preview, "table")
     print()
     print(result.receipt, end="")
     return 0 if result.verdict == "accepted" else 2
+
+
+def _who(args: argparse.Namespace) -> str:
+    import getpass
+
+    return args.by or os.environ.get("HMO_USER") or getpass.getuser()
+
+
+def cmd_aliases_add(args: argparse.Namespace, paths: Paths) -> int:
+    from ingest import aliases
+    from ingest.warehouse import connect
+
+    con = connect(paths.warehouse)
+    try:
+        added = aliases.add(con, paths, args.country, args.name, args.code, _who(args), source=args.source)
+    finally:
+        con.close()
+    alias = added.alias
+    print(f"added to {alias.alias_file}: {alias.reporting_country} writes {alias.name!r} for {alias.code} "
+          f"(by {alias.added_by}, {alias.added_at})")
+    for submission_id, file_name in added.fixes:
+        print(f"rejected submission {submission_id} ({file_name}) has this name: `hmo revalidate {submission_id}` "
+              "validates it again without a new file")
+    return 0
+
+
+def cmd_aliases_list(args: argparse.Namespace, paths: Paths) -> int:
+    from ingest import aliases
+
+    rows = [(a.reporting_country, a.name, a.code, a.source, a.added_by, a.added_at, str(a.alias_file))
+            for a in aliases.read_all(paths)
+            if not args.country or a.reporting_country == args.country.upper()]
+    _emit(["country", "name", "code", "source", "added_by", "added_at", "file"], rows, args.format)
+    return 0
+
+
+def cmd_revalidate(args: argparse.Namespace, paths: Paths) -> int:
+    from flows import stages
+    from ingest.submissions import receive_again
+    from ingest.warehouse import connect
+
+    con = connect(paths.warehouse)
+    try:
+        new_id = receive_again(con, paths, args.submission_id, _who(args))
+    finally:
+        con.close()
+    print(f"submission {args.submission_id} received again from the archive as submission {new_id}")
+    return _finish(stages.run(paths, stages=stages.BUILD_STAGES))
 
 
 def cmd_report(args: argparse.Namespace, paths: Paths) -> int:
@@ -164,9 +215,33 @@ def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
     )
     _emit(answer.columns, answer.rows, args.format)
     if args.format == "table":
+        unmapped = _unmapped(paths, args.country)
+        if unmapped is not None and unmapped.rows:
+            print()
+            print("valores sin correspondencia / source values that did not map (Q03):")
+            _emit(unmapped.columns, unmapped.rows, "table")
+            print("`hmo aliases add <ISO3> \"<name as written>\" <code>` maps a name; then `hmo revalidate <id>`")
         # Status is the last publication's, not the live warehouse's mid-run state.
         print(f"as published {answer.published_at:%Y-%m-%d %H:%M:%S} (each run publishes anew)")
     return 0
+
+
+def _unmapped(paths: Paths, country: str | None) -> "query.Answer | None":
+    """Q03 as last published; None before the first build made the marts."""
+    try:
+        return query.run(
+            paths,
+            f"""
+            select reporting_country as country, column_name as column, value, rows, submissions,
+                   ambiguous_between as "name of"
+            from fct_unmapped_values
+            where maps_now_to is null {"and reporting_country = ?" if country else ""}
+            order by country, rows desc, value
+            """,
+            [country.upper()] if country else [],
+        )
+    except duckdb.CatalogException:
+        return None
 
 
 def cmd_rebuild(args: argparse.Namespace, paths: Paths) -> int:
@@ -174,6 +249,8 @@ def cmd_rebuild(args: argparse.Namespace, paths: Paths) -> int:
 
     outcome = rebuild(paths)
     print(f"replayed {outcome.replayed} submissions from {paths.archive} and {paths.events}")
+    if outcome.aliases_restored:
+        print(f"put back {outcome.aliases_restored} national aliases into {paths.aliases} from the event log")
     if outcome.previous:
         print(f"the replaced warehouse is in {outcome.previous}")
     for line in outcome.verdicts_changed:
@@ -251,6 +328,27 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("--timeout", type=float, default=query.TIMEOUT, metavar="SECONDS",
                      help=f"stop the query after this long (default {query.TIMEOUT:g})")
     sql.set_defaults(func=cmd_sql)
+    aliases = sub.add_parser("aliases", help="a country's own spellings of country names (its alias file)")
+    aliases_sub = aliases.add_subparsers(dest="aliases_command", required=True)
+    add = aliases_sub.add_parser(
+        "add", help="record that a country writes a name for a code (in <data>/aliases/<ISO3>.csv, with who and "
+                    "when); then `hmo revalidate` the submissions it fixes")
+    add.add_argument("country", help="ISO3 of the reporting country that writes the name")
+    add.add_argument("name", help="the name as the country writes it")
+    add.add_argument("code", help="the ISO 3166-1 alpha-3 code (or CL_NAT_EXTRA code) it stands for")
+    add.add_argument("--source", help="why: the export or request it comes from (default: who asked)")
+    add.add_argument("--by", help="who records it (default: HMO_USER or the login name)")
+    add.set_defaults(func=cmd_aliases_add, writes=True)
+    listed = aliases_sub.add_parser("list", help="every national alias, shipped and added")
+    listed.add_argument("country", nargs="?", help="ISO3 of one reporting country")
+    listed.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    listed.set_defaults(func=cmd_aliases_list)
+    revalidate = sub.add_parser(
+        "revalidate", help="validate a rejected submission again from its archived bytes (after an alias or a "
+                           "profile fixed what rejected it), as a new submission with its own receipt")
+    revalidate.add_argument("submission_id", type=int)
+    revalidate.add_argument("--by", help="who asks (default: HMO_USER or the login name)")
+    revalidate.set_defaults(func=cmd_revalidate, writes=True)
     rebuild = sub.add_parser(
         "rebuild", help="make a new warehouse from the archive and the event log, compare it with the old one "
                         "(moved aside into replaced-<time>/) and publish it")

@@ -16,7 +16,7 @@ import duckdb
 
 from flows import stages
 from harmonise.dbt import DbtProject
-from ingest import events
+from ingest import aliases, events
 from ingest.errors import HmoError
 from ingest.profiles import load_profiles
 from ingest.settings import Paths
@@ -31,6 +31,7 @@ class RebuildFailed(HmoError):
 @dataclass
 class RebuildOutcome:
     replayed: int = 0
+    aliases_restored: int = 0              # alias lines put back from the event log
     previous: Path | None = None            # where the replaced warehouse now lies
     verdicts_changed: list[str] = field(default_factory=list)  # recorded verdict kept, revalidation differed
     compared: dict[str, tuple[int, int]] = field(default_factory=dict)  # mart -> (rows, rows that differ)
@@ -51,7 +52,10 @@ def arrivals(paths: Paths) -> tuple[list[dict], dict[int, str]]:
     latest: dict[tuple[str, str], dict] = {}
     verdicts: dict[int, str] = {}
     for event in events.read_all(paths):
-        if event["kind"] == "received":
+        if event["kind"] == "received" and "revalidates" in event:
+            # the same bytes again, on purpose: a submission of its own
+            latest[("revalidation", str(event["submission_id"]))] = event
+        elif event["kind"] == "received":
             latest[(event["reporting_country"], event["sha256"])] = event
         elif event["kind"] == "verdict":
             verdicts[event["submission_id"]] = event["status"]
@@ -66,6 +70,9 @@ def rebuild(paths: Paths) -> RebuildOutcome:
     for event in received:
         _check_archived(paths, event)
     outcome = RebuildOutcome()
+    # Names resolve today as the aliases recorded say, even if the files were lost.
+    outcome.aliases_restored = sum(aliases.replay(paths, event) for event in events.read_all(paths)
+                                   if event["kind"] == "alias_added")
     outcome.previous = _move_aside(paths)
     con = connect(paths.warehouse)
     try:

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from expectations.receipts import Answers, answer_due, write_receipt
+from expectations.receipts import Answers, answer_due
 from expectations.validate import Verdict, validate_pending
 from harmonise.audit import AuditOutcome, audit
 from harmonise.dbt import BuildFailed, DbtProject
+from ingest import aliases
 from ingest.settings import PROJECT_ROOT, Paths
 from ingest.submissions import IngestSummary, ingest_inbox
 from ingest.warehouse import connect, publish as publish_warehouse
@@ -92,6 +93,8 @@ def validate(paths: Paths, dbt: DbtProject) -> list[Verdict]:
     dbt.prepare_validation()
     con = connect(paths.warehouse)
     try:
+        # Names resolve through the alias files as they are now (`hmo aliases add`).
+        aliases.load(con, paths)
         return validate_pending(con)
     finally:
         con.close()
@@ -155,54 +158,6 @@ def run(paths: Paths, dbt: DbtProject | None = None, *, full_refresh: bool = Fal
     if "report" in stages and summary.failure is None:
         summary.report = call("report", report, paths)
     return summary
-
-
-@dataclass
-class CheckResult:
-    profile: str
-    preview_columns: list[str]
-    preview: list[tuple]
-    verdict: str
-    receipt: str
-
-
-def check(file: Path, country: str, preview_rows: int = 10) -> CheckResult:
-    """Dry run: the file goes through ingest and validation in a scratch warehouse
-    that is thrown away, so the real one is not touched and nothing is archived."""
-    import tempfile
-
-    from ingest.submissions import InboxFile, receive
-
-    with tempfile.TemporaryDirectory(prefix="hmo-check-") as scratch:
-        paths = Paths(Path(scratch))
-        paths.ensure()
-        copy = paths.inbox / country / file.name
-        copy.parent.mkdir(parents=True)
-        shutil.copyfile(file, copy)
-        con = connect(paths.warehouse)
-        try:
-            received = receive(con, paths, InboxFile(country, copy))
-        finally:
-            con.close()
-        [verdict] = validate(paths, DbtProject(paths)) or [None]
-        con = connect(paths.warehouse)
-        try:
-            profile = con.execute("select coalesce(profile, 'standard') from raw.submissions").fetchone()[0]
-            cursor = con.execute(
-                """
-                select source_row, reporting_country_value as reporting_country, period_value as period,
-                       flow_type, border_point, counterpart_country, sex, age, nationality_value,
-                       nationality, count, obs_status
-                from intermediate.int_observations__resolved order by source_row limit ?
-                """,
-                [preview_rows],
-            )
-            columns = [d[0] for d in cursor.description]
-            preview = cursor.fetchall()
-            receipt = write_receipt(con, paths, received.submission_id).read_text(encoding="utf-8")
-        finally:
-            con.close()
-    return CheckResult(profile, columns, preview, verdict.status if verdict else "rejected", receipt)
 
 
 def copy_samples(paths: Paths) -> list[Path]:

@@ -16,9 +16,9 @@ from ingest.settings import PROJECT_ROOT, Paths
 from ingest.warehouse import connect
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
-BEFORE_VALIDATION = "resource_type:seed +int_observations__resolved +int_nationality_names"
+BEFORE_VALIDATION = "resource_type:seed +int_observations__resolved +int_nationality_names stg_raw__rule_failures"
 AFTER_VALIDATION = "marts int_observations__classified"
-FACTS = "fct_flows fct_submission_periods fct_submission_status"
+FACTS = "fct_flows fct_submission_periods fct_submission_status fct_unmapped_values"
 
 
 class BuildFailed(HmoError):

@@ -19,8 +19,11 @@ from ingest.settings import Paths
 # received: a file's arrival (replayed by `hmo rebuild`); verdict: the final
 # answer given (kept by the rebuild); marts_rebuilt: the code lists or models
 # changed and every published figure was rederived (the dbt project's
-# fingerprint says which version of the project, kept in git).
-KINDS = ("received", "verdict", "marts_rebuilt")
+# fingerprint says which version of the project, kept in git); alias_added: a
+# country's spelling of a name recorded by `hmo aliases add` (replayed into the
+# alias files by `hmo rebuild`). A re-validation is a `received` event that
+# names the submission it re-validates (`revalidates`).
+KINDS = ("received", "verdict", "marts_rebuilt", "alias_added")
 
 
 def record(paths: Paths, kind: str, **data: Any) -> Path:

@@ -58,6 +58,11 @@ class Paths:
         return self.root / "events"
 
     @property
+    def aliases(self) -> Path:
+        """National aliases added with `hmo aliases add` (ingest/aliases.py), one CSV per country."""
+        return self.root / "aliases"
+
+    @property
     def writer_lock(self) -> Path:
         return self.root / "writer.lock"
 

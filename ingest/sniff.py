@@ -30,6 +30,7 @@ class TextLayout:
     delimiter: str
     header: list[str]
     header_line: int  # 1-based line of the header
+    preamble: tuple[str, ...] = ()  # the skipped lines before the header (titles), as written
 
 
 def detect_encoding(path: Path, whole: bool = True) -> str:
@@ -65,10 +66,13 @@ def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None,
     encoding = encoding or detect_encoding(path)
     with path.open("r", encoding=encoding, newline="") as handle:
         lines = []
+        preamble: list[str] = []
         for number, line in enumerate(handle, start=1):
             if number > skip_lines and line.strip():
                 lines.append((number, line))
                 break
+            if number <= skip_lines:  # titles are the lines a profile skips; blank lines say nothing
+                preamble.append(line.rstrip("\r\n"))
     if not lines:
         raise UnreadableText("the file is empty: no header row")
     header_line, text = lines[0]
@@ -78,7 +82,8 @@ def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None,
         if counts[delimiter] == 0:
             delimiter = ","
     header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
-    return TextLayout(encoding, delimiter, [h.strip().lstrip("\ufeff") for h in header], header_line)
+    return TextLayout(encoding, delimiter, [h.strip().lstrip("\ufeff") for h in header], header_line,
+                      tuple(preamble))
 
 
 def xlsx_to_csv(path: Path, target: Path, sheet: str | None = None) -> Path:

@@ -26,7 +26,9 @@ from typing import BinaryIO, Callable, Iterator
 import duckdb
 
 from ingest import events, transform
-from ingest.profiles import STANDARD, Profile, choose, load_profiles
+from ingest.column_names import column_names_json
+from ingest.errors import HmoError
+from ingest.profiles import STANDARD, Profile, YearNotFound, choose, load_profiles
 from ingest.settings import ISO3_MEMBERS, Paths
 from ingest.sniff import TextLayout, UnreadableText, detect_encoding, is_xlsx, sniff, to_utf8, xlsx_to_csv
 
@@ -137,6 +139,7 @@ class LoadOutcome:
     missing_columns: list[str] = field(default_factory=list)
     duplicate_columns: list[str] = field(default_factory=list)
     source_columns: list[str] = field(default_factory=list)
+    column_names: str | None = None  # JSON: standard column -> header as the file writes it
     read_error: str | None = None
     data_rows: int = 0
     notes: list[str] = field(default_factory=list)
@@ -442,21 +445,69 @@ def replay_received(con: duckdb.DuckDBPyConnection, paths: Paths, event: dict,
                     event["sha256"], event["size_bytes"], event["received_at"])
     outcome = load_file(con, event["submission_id"], archived, event["reporting_country"], event["file_name"],
                         paths.work, profiles)
+    if "revalidates" in event:
+        outcome.notes = [*(outcome.notes or []), _revalidation_note(event["revalidates"], event["requested_by"])]
     _record_outcome(con, event["submission_id"], outcome)
     return event["submission_id"]
+
+
+def receive_again(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: int, requested_by: str,
+                  profiles: list[Profile] | None = None) -> int:
+    """Load a rejected submission's archived bytes again as a new submission (`hmo revalidate`).
+
+    The statistician need not send the file again once the Observatory has
+    fixed what rejected it (an alias, a profile). The rejected submission and
+    its receipt stay as they were; the new one gets its own verdict and receipt.
+    """
+    row = con.execute(
+        "select reporting_country, file_name, archive_path, sha256, size_bytes, status "
+        "from raw.submissions where submission_id = ?",
+        [submission_id],
+    ).fetchone()
+    if row is None:
+        raise RevalidationRefused(f"there is no submission {submission_id}")
+    country, file_name, archive_path, sha, size, status = row
+    if status != "rejected":
+        raise RevalidationRefused(f"submission {submission_id} ({country}/{file_name}) is {status}, not rejected: "
+                                  "only a rejected submission is validated again")
+    archived = Path(archive_path)
+    with archived.open("rb") as handle:
+        if sha256_of(handle)[0] != sha:
+            raise RevalidationRefused(f"{archived} no longer holds the bytes of submission {submission_id}")
+    received_at = datetime.now(timezone.utc)
+    new_id = _insert_loading(con, None, country, file_name, archived, sha, size, received_at)
+    events.record(
+        paths, "received", submission_id=new_id, reporting_country=country, file_name=file_name, sha256=sha,
+        archive_path=archived.relative_to(paths.root).as_posix(), size_bytes=size,
+        received_at=received_at.isoformat(), revalidates=submission_id, requested_by=requested_by,
+    )
+    outcome = load_file(con, new_id, archived, country, file_name, paths.work,
+                        load_profiles() if profiles is None else profiles)
+    outcome.notes = [*(outcome.notes or []), _revalidation_note(submission_id, requested_by)]
+    _record_outcome(con, new_id, outcome)
+    return new_id
+
+
+def _revalidation_note(submission_id: int, requested_by: str) -> str:
+    return (f"re-validation of submission {submission_id} requested by {requested_by} / "
+            f"nueva validación del envío {submission_id} solicitada por {requested_by}")
+
+
+class RevalidationRefused(HmoError):
+    """`hmo revalidate` of a submission that is not rejected, or whose bytes are gone."""
 
 
 def _record_outcome(con: duckdb.DuckDBPyConnection, submission_id: int, outcome: LoadOutcome) -> None:
     con.execute(
         """
         update raw.submissions
-        set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, missing_columns = ?,
+        set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, column_names = ?, missing_columns = ?,
             duplicate_columns = ?, read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?,
             status = 'received'
         where submission_id = ?
         """,
         [
-            outcome.encoding, outcome.delimiter, outcome.profile, outcome.source_columns,
+            outcome.encoding, outcome.delimiter, outcome.profile, outcome.source_columns, outcome.column_names,
             outcome.missing_columns, outcome.duplicate_columns, outcome.read_error, outcome.data_rows,
             outcome.notes, outcome.sum_duplicates, submission_id,
         ],
@@ -474,7 +525,9 @@ def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
         with _open_in_inbox(item.path) as (folder_fd, handle, opened):
             sha, size = sha256_of(handle)
             existing = con.execute(
-                "select submission_id from raw.submissions where reporting_country = ? and sha256 = ?",
+                # the latest: after `hmo revalidate` the same bytes have two submissions
+                "select max(submission_id) from raw.submissions where reporting_country = ? and sha256 = ? "
+                "having count(*) > 0",
                 [item.country, sha],
             ).fetchone()
             if existing:
@@ -501,6 +554,7 @@ def discard_incomplete(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchall()]
     for submission_id in stale:
         con.execute("delete from raw.observations where submission_id = ?", [submission_id])
+        con.execute("delete from raw.rule_failures where submission_id = ?", [submission_id])  # found at load
         con.execute("delete from raw.submissions where submission_id = ?", [submission_id])
     return len(stale)
 
@@ -523,6 +577,7 @@ def load_file(
         outcome.profile = chosen.name
         outcome.encoding, outcome.delimiter = layout.encoding, layout.delimiter
         outcome.source_columns = layout.header
+        outcome.column_names = column_names_json(chosen, layout.header)  # receipts name columns as the file does
         utf8 = to_utf8(text, layout.encoding, work / f"{submission_id}.utf8.csv")
         if utf8 != text:
             scratch.append(utf8)
@@ -534,7 +589,12 @@ def load_file(
         # tests/ingest/test_submissions.py checks the numbering on a file the
         # reader splits between threads.
         relation = f"(select rowid + {layout.header_line + 1} as source_row, * from hmo_stage)"
-        mapping = transform.plan(chosen, layout.header, country, relation)
+        try:
+            year = chosen.year_of(file_name, list(layout.preamble))
+        except YearNotFound as exc:
+            outcome.read_error = str(exc)  # S01: the file is not what its profile describes
+            return outcome
+        mapping = transform.plan(chosen, layout.header, country, relation, year=year)
         outcome.missing_columns = mapping.missing
         outcome.duplicate_columns = mapping.named_twice
         outcome.notes += [f"ignored column: {name!r}" for name in mapping.ignored]
@@ -553,6 +613,8 @@ def load_file(
             )
             con.execute("set preserve_insertion_order = false")
             con.execute(f"insert into raw.observations select {int(submission_id)}, * from ({mapping.sql})")
+            if mapping.month_totals:  # C01 on a total over months, which no row can hold (transform._month_totals)
+                con.execute(f"insert into raw.rule_failures select {int(submission_id)}, * from ({mapping.month_totals})")
         except duckdb.InvalidInputException as exc:
             if "Invalid unicode" in str(exc) and not whole_file_encoding:
                 # Only the head was checked (sniff.detect_encoding): a non-UTF-8

@@ -6,9 +6,11 @@ yields the standard columns, still as text: checking them is the suites' job.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ingest.layout import STANDARD_COLUMNS, normalise_name, standard_name
 from ingest.profiles import MONTHS, Profile, normalise_value
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -16,6 +18,9 @@ class Plan:
     missing: list[str]  # "standard column=source column" the file lacks
     ignored: list[str]  # source columns nothing reads
     named_twice: list[str]  # "standard column=header|header": one column the header names more than once
+    # Rows of raw.rule_failures (rule_id, severity, source_row, column_name, value, detail) for
+    # month columns that do not add up to their total column; None when the layout has none.
+    month_totals: str | None = None
 
 
 def _quote(text: str) -> str:
@@ -36,6 +41,56 @@ def _mapped(expression: str, mapping: dict[str, str]) -> str:
 def _month_number(expression: str) -> str:
     whens = " ".join(f"when {_quote(word)} then {number}" for word, number in MONTHS.items())
     return f"coalesce(try_cast({expression} as integer), case {_normalised(expression)} {whens} end)"
+
+
+def _suppressed(expression: str, profile: Profile) -> str:
+    markers = ", ".join(_quote(m) for m in profile.suppressed)
+    return f"trim({expression}) in ({markers})" if profile.suppressed else "false"
+
+
+def _count_cell(expression: str, profile: Profile) -> str:
+    """A count cell as raw keeps it: whole groups of thousands joined, suppression markers emptied."""
+    trimmed = f"trim({expression})"
+    cell = expression
+    if profile.thousands:
+        separator = profile.thousands.replace(".", r"\.")
+        cell = (f"(case when regexp_full_match({trimmed}, '[0-9]{{1,3}}({separator}[0-9]{{3}})+') "
+                f"then replace({trimmed}, {_quote(profile.thousands)}, '') else {cell} end)")
+    if profile.suppressed:
+        cell = f"(case when {_suppressed(expression, profile)} then null else {cell} end)"
+    return cell
+
+
+def _whole_number(cell: str) -> str:
+    # What int_observations__resolved_rows reads as a count; anything else is R03's to report.
+    return f"(case when regexp_full_match(trim({cell}), '[0-9]{{1,15}}') then trim({cell})::hugeint end)"
+
+
+def _month_totals(profile: Profile, column: Callable[[str, str], str]) -> str | None:
+    """C01 for a month-wide layout's total column, row by row, as rule failures.
+
+    Sex or age columns' total is loaded as a `_T` row that C01 checks. A total
+    over months cannot be: a period is one month and has no `_T`, so the
+    warehouse can hold no such row. It is checked here, on the file's own
+    rows, with C01's terms: the parts, when all given, add up to the total,
+    and never exceed it; a total that is not a number adds up to nothing.
+    """
+    wide = profile.wide
+    if not (wide and wide.into == "month" and wide.total):
+        return None
+    parts = [_whole_number(_count_cell(column(name, "period"), profile)) for name in wide.columns]
+    total_cell = _count_cell(column(wide.total, "period"), profile)
+    return f"""
+select 'C01' as rule_id, 'error' as severity, source_row, 'period' as column_name,
+       coalesce(total::varchar, total_text) as value, parts_sum::varchar as detail
+from (
+    select source_row, nullif(trim({total_cell}), '') as total_text, {_whole_number(total_cell)} as total,
+           {" + ".join(f"coalesce({part}, 0)" for part in parts)} as parts_sum,
+           {" and ".join(f"{part} is not null" for part in parts)} as all_given
+    from kept
+)
+where total_text is not null
+  and (total is null or (all_given and parts_sum <> total) or parts_sum > total)"""
 
 
 def _feeds(profile: Profile) -> dict[str, str]:
@@ -78,7 +133,9 @@ def named_twice(profile: Profile, header: list[str]) -> list[str]:
     return [f"{label}={'|'.join(names)}" for label, names in groups.values() if len(names) > 1]
 
 
-def plan(profile: Profile, header: list[str], country: str, source: str) -> Plan:
+def plan(profile: Profile, header: list[str], country: str, source: str, year: str | None = None) -> Plan:
+    """The SELECT of a file's standard rows; `year` is the one its name or title says
+    (Profile.year_of), for a profile that reads it there."""
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
         positions.setdefault(normalise_name(name), index)
@@ -129,27 +186,26 @@ def plan(profile: Profile, header: list[str], country: str, source: str) -> Plan
         if p.column:
             period_sql = column(p.column, "period")
         else:
-            year = column(p.year or "", "period")
+            if p.year_from:
+                if year is None:
+                    raise ValueError(f"profile {profile.name} reads the year from the file name or title: "
+                                     "plan() needs it (Profile.year_of)")
+                year_sql = _quote(year)
+            else:
+                year_sql = column(p.year or "", "period")
             month = "wide_key" if wide and wide.into == "month" else column(p.month or "", "period")
             start = p.fiscal_year_start_month
             shift = f"(case when {_month_number(month)} >= {start} then 1 else 0 end)" if start > 1 else "0"
             period_sql = (
-                f"case when {_month_number(month)} between 1 and 12 and try_cast({year} as integer) is not null "
-                f"then printf('%04d-%02d', try_cast({year} as integer) - {shift}, {_month_number(month)}) "
-                f"else concat_ws(' ', {year}, {month}) end"
+                f"case when {_month_number(month)} between 1 and 12 and try_cast({year_sql} as integer) is not null "
+                f"then printf('%04d-%02d', try_cast({year_sql} as integer) - {shift}, {_month_number(month)}) "
+                f"else concat_ws(' ', {year_sql}, {month}) end"
             )
 
-    raw_count = exprs["count"]
-    trimmed_count = f"trim({exprs['count']})"
-    if profile.thousands:
-        separator = profile.thousands.replace(".", r"\.")
-        raw_count = (f"(case when regexp_full_match({trimmed_count}, '[0-9]{{1,3}}({separator}[0-9]{{3}})+') "
-                     f"then replace({trimmed_count}, {_quote(profile.thousands)}, '') else {raw_count} end)")
     if profile.suppressed:
-        markers = ", ".join(_quote(m) for m in profile.suppressed)
-        exprs["obs_status"] = f"(case when {trimmed_count} in ({markers}) then 'Q' else {exprs['obs_status']} end)"
-        raw_count = f"(case when {trimmed_count} in ({markers}) then null else {raw_count} end)"
-    exprs["count"] = raw_count
+        suppressed = _suppressed(exprs["count"], profile)
+        exprs["obs_status"] = f"(case when {suppressed} then 'Q' else {exprs['obs_status']} end)"
+    exprs["count"] = _count_cell(exprs["count"], profile)
 
     # A drop rule whose column the file lacks has nothing to drop.
     drop = " and ".join(
@@ -160,17 +216,21 @@ def plan(profile: Profile, header: list[str], country: str, source: str) -> Plan
 
     unnest = ""
     if wide:
-        pairs = [f"{{'k': {_quote(value)}, 'v': {column(name, wide.into)}}}" for name, value in wide.columns.items()]
+        # Named as the standard column they feed (months feed the period), as S02 reports them.
+        feeds = "period" if wide.into == "month" else wide.into
+        pairs = [f"{{'k': {_quote(value)}, 'v': {column(name, feeds)}}}" for name, value in wide.columns.items()]
         if wide.total and wide.into != "month":
-            pairs.append(f"{{'k': '_T', 'v': {column(wide.total, wide.into)}}}")
+            pairs.append(f"{{'k': '_T', 'v': {column(wide.total, feeds)}}}")
         unnest = f", unnest([{', '.join(pairs)}]) as w"
+    month_totals = _month_totals(profile, column)
 
     select_list = ",\n       ".join(f"{exprs[c]} as {c}" for c in STANDARD_COLUMNS)
-    body = f"""
+    kept = f"""
 with kept as (
     select * from {source}
     where coalesce({every_cell}) is not null and {drop}
-),
+)"""
+    body = kept + f""",
 spread as (
     select kept.*{unnest} from kept
 ),
@@ -190,4 +250,5 @@ mapped as (
     read = {normalise_name(n) for n in (profile.source_columns() if not profile.is_standard else columns.values())}
     ignored = [h for h in header if normalise_name(h) not in read]
     return Plan(body + final, missing=list(dict.fromkeys(missing)), ignored=ignored,
-                named_twice=named_twice(profile, header))
+                named_twice=named_twice(profile, header),
+                month_totals=kept + month_totals if month_totals else None)

@@ -15,7 +15,7 @@ from ingest.errors import SchemaMismatch, WarehouseBusy
 # Raised whenever a table or column of the DDL below changes meaning or shape:
 # a warehouse of another version is rebuilt from the archive (`hmo rebuild`),
 # never patched in place.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RAW_DDL = """
 create schema if not exists raw;
@@ -31,6 +31,7 @@ create table if not exists raw.submissions (
     delimiter varchar,
     profile varchar,
     source_columns varchar[],             -- header as written
+    column_names varchar,                 -- JSON: standard column -> header(s) read, null if the profile fixes it
     missing_columns varchar[],            -- "standard column=source column" the file lacks
     duplicate_columns varchar[],          -- headers that name one standard column twice
     read_error varchar,                   -- why the file could not be read as a table
@@ -79,6 +80,16 @@ create table if not exists raw.refused_files (
     reason varchar not null,
     first_seen timestamptz not null,
     last_seen timestamptz not null
+);
+-- each reporting country's own spellings of country names (ingest/aliases.py; refreshed each ingest)
+create table if not exists raw.national_aliases (
+    reporting_country varchar not null,
+    name varchar not null,                -- as the country writes it
+    code varchar not null,
+    source varchar not null,              -- why: the agency's export, a statistician's request
+    added_by varchar,
+    added_at varchar,
+    alias_file varchar not null           -- where the line is kept
 );
 -- which version of the dbt project (harmonise.dbt.project_fingerprint) built each step
 create table if not exists main.hmo_build_state (step varchar, fingerprint varchar);

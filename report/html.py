@@ -85,6 +85,14 @@ def write_report(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
         from raw.refused_files order by path
         """
     ).fetchall()
+    unmapped = con.execute(
+        """
+        select reporting_country, column_name, value, rows, submissions, ambiguous_between
+        from marts.fct_unmapped_values
+        where maps_now_to is null
+        order by reporting_country, rows desc, value
+        """
+    ).fetchall()
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!doctype html>
 <html lang="es"><head><meta charset="utf-8">
@@ -104,6 +112,11 @@ table.grid td {{ width: 18px; text-align: center; color: white; }}
 {_table(["country", "months missing", "months late", "last accepted month"], late)}
 <h2>Reglas incumplidas / Rule failures</h2>
 {_table(["country", "rule", "meaning", "severity", "rows", "submissions"], failures)}
+<h2>Valores sin correspondencia / Source values that did not map (Q03)</h2>
+<p>A name fixed by an alias (<code>hmo aliases add</code>) leaves this table; its rejected files can be
+validated again with <code>hmo revalidate</code>. / Un nombre resuelto con un alias sale de esta tabla.</p>
+{_table(["country", "column", "value as sent", "rows", "submissions", "name of"], unmapped)
+ if unmapped else "<p>ninguno / none</p>"}
 <h2>Archivos no leídos / Files not read (left in the inbox)</h2>
 {_table(["path", "reason", "first seen", "last seen"], refused) if refused else "<p>ninguno / none</p>"}
 <h2>Envíos / Submissions</h2>

@@ -31,7 +31,7 @@ def test_smallest_run_writes_every_section(tmp_path: Path) -> None:
     out.write_text(f"old\n{NOTES_START}\nkept analysis\n{NOTES_END}\n")
     before = DEFAULT_OUT.read_bytes() if DEFAULT_OUT.exists() else None
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--sizes", "2000", "--repeat", "1", "--no-incremental",
+        [sys.executable, "-m", "bench.run", "--sizes", "2000", "--repeat", "1", "--no-incremental", "--no-check",
          "--no-profile", "--cbp", str(tmp_path / "absent.csv"), "--work", str(tmp_path / "work"), "--out", str(out)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
     )

@@ -1,6 +1,8 @@
 """Each rule's SQL on hand-made resolved rows (the shape int_observations__resolved gives)."""
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -32,7 +34,8 @@ def batch(con, rows: list[str], inbox: str = "PAN") -> None:
         "create or replace table validation__pending_observations ("
         "submission_id integer, source_row bigint, inbox_country varchar, "
         + ", ".join(f"{c}_value varchar, {c} varchar" for c in COLUMNS if c not in ("border_point",))
-        + ", border_point varchar)"
+        # a name two countries share: its codes, as int_observations__resolved gives them
+        + ", border_point varchar, nationality_ambiguous varchar, counterpart_country_ambiguous varchar)"
     )
     for number, line in enumerate(rows, start=2):
         values = dict(zip(COLUMNS, [v or None for v in line.split(",")]))
@@ -135,9 +138,16 @@ def test_c02_compares_marginal_tables_on_their_finest_age_bands(con):
     assert failing(con, "C02") == []
     batch(con, rows[:-1] + ["PAN,2024-01,ENTRY,_T,_T,M,_T,_T,6,A"])
     assert [r[2] for r in failing(con, "C02")] == ["10", "11"]
+    # The detail names this row's table and every table's total, for receipts to phrase.
     sql = RULES_BY_ID["C02"].sql.replace("{batch}", "validation__pending_observations")
-    assert sorted(r[0] for r in con.execute(f"select detail from ({sql})").fetchall()) == [
-        "nationality | PAN 2024-01-01 ENTRY _T _T", "sex | PAN 2024-01-01 ENTRY _T _T"]
+    details = sorted((json.loads(r[0]) for r in con.execute(f"select detail from ({sql})").fetchall()),
+                     key=lambda d: d["cross_section"])
+    assert [d["cross_section"] for d in details] == ["nationality", "sex"]
+    assert details[0]["totals"] == [{"cross_section": "nationality", "total": 10, "first_row": 2},
+                                    {"cross_section": "sex", "total": 11, "first_row": 4}]
+    assert details[0]["totals"] == details[1]["totals"]
+    assert {k: details[0][k] for k in ("period", "flow_type", "border_point", "counterpart_country")} == {
+        "period": "2024-01", "flow_type": "ENTRY", "border_point": "_T", "counterpart_country": "_T"}
 
 
 def test_r04_names_each_repeated_row(con):
@@ -147,6 +157,9 @@ def test_r04_names_each_repeated_row(con):
         "PAN,2024-01,ENTRY,_T,_T,M,_T,VEN,2,A",
     ])
     assert failing(con, "R04") == [(3, "key", None)]
+    sql = RULES_BY_ID["R04"].sql.replace("{batch}", "validation__pending_observations")
+    # The first row with the key, as a number: receipts say "same key as row 2" in either language.
+    assert con.execute(f"select detail from ({sql})").fetchall() == [("2",)]
 
 
 def test_r03_allows_an_empty_count_only_when_suppressed(con):

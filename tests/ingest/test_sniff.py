@@ -54,3 +54,10 @@ def test_transcodes_to_utf8_without_losing_characters(tmp_path):
     source = write(tmp_path, "Perú;Haití\n".encode("cp1252"))
     target = to_utf8(source, "cp1252", tmp_path / "out.csv")
     assert target.read_text(encoding="utf-8") == "Perú;Haití\n"
+
+
+def test_the_lines_a_profile_skips_are_kept_as_its_title(tmp_path):
+    text = "Tránsitos, año 2024;;\r\nFuente: SNM;;\r\n\r\nNacionalidad;Enero\r\nVEN;1\r\n"
+    layout = sniff(write(tmp_path, text.encode()), skip_lines=2)
+    assert layout.preamble == ("Tránsitos, año 2024;;", "Fuente: SNM;;")
+    assert (layout.header, layout.header_line) == (["Nacionalidad", "Enero"], 4)

@@ -22,12 +22,14 @@ summed as (
         border_point,
         min(counterpart_country_value) as counterpart_country_value,
         counterpart_country,
+        min(counterpart_country_ambiguous) as counterpart_country_ambiguous,
         min(sex_value) as sex_value,
         sex,
         min(age_value) as age_value,
         age,
         min(nationality_value) as nationality_value,
         nationality,
+        min(nationality_ambiguous) as nationality_ambiguous,
         case
             when bool_and(count is not null or obs_status = 'Q') then sum(count)::bigint::varchar
             else min(count_value) filter (where count is null and obs_status is distinct from 'Q')

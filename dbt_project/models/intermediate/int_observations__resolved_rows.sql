@@ -11,18 +11,8 @@ submissions as (
     from {{ ref('stg_raw__submissions') }}
 ),
 
-nationality_names as (
-    select * from {{ ref('int_nationality_names') }}
-),
-
 countries as (
     select iso3 from {{ ref('countries') }}
-),
-
-counterpart_codes as (
-    select normalised_name, code
-    from nationality_names
-    where code in ('_U', '_T') or len(code) = 3
 ),
 
 sexes as (select code from {{ ref('cl_sex') }}),
@@ -30,6 +20,9 @@ ages as (select code from {{ ref('cl_age') }}),
 flow_types as (select code from {{ ref('cl_flow_type') }}),
 statuses as (select code from {{ ref('cl_obs_status') }}),
 
+{# Keys are computed per row, not per distinct value: a distinct-values step
+   would sit outside the submission filter the suites push down, and scan the
+   whole history. #}
 parsed as (
     select
         observations.*,
@@ -42,46 +35,75 @@ parsed as (
         case
             when regexp_full_match(observations.count, '[0-9]{1,15}')
             then observations.count::bigint
-        end as count_number
+        end as count_number,
+        main.name_key(observations.nationality) as nationality_key,
+        main.name_key(observations.counterpart_country) as counterpart_key
     from observations
     left join submissions using (submission_id)
+),
+
+keyed as (
+    select
+        *,
+        main.loose_key(nationality_key) as nationality_loose_key,
+        main.loose_key(counterpart_key) as counterpart_loose_key
+    from parsed
+),
+
+{# Names resolve as macros/country_name_candidates.sql says; where the step
+   that matches finds several codes the name is ambiguous: it stays unresolved
+   and keeps its candidates for the receipt (R02). #}
+matched as (
+    select
+        keyed.*,
+        {{ country_name_candidates('nationality') }} as nationality_candidates,
+        {{ country_name_candidates('counterpart') }} as counterpart_candidates
+    from keyed
+    {{ join_country_names('nationality', 'keyed.nationality', 'keyed.nationality_key',
+                          'keyed.nationality_loose_key', 'keyed.inbox_country') }}
+    {{ join_country_names('counterpart', 'keyed.counterpart_country', 'keyed.counterpart_key',
+                          'keyed.counterpart_loose_key', 'keyed.inbox_country') }}
 )
 
 select
-    parsed.submission_id,
-    parsed.source_row,
-    parsed.inbox_country,
-    parsed.sum_duplicates,
-    parsed.reporting_country as reporting_country_value,
+    matched.submission_id,
+    matched.source_row,
+    matched.inbox_country,
+    matched.sum_duplicates,
+    matched.reporting_country as reporting_country_value,
     countries.iso3 as reporting_country,
-    parsed.period as period_value,
+    matched.period as period_value,
     case
-        when parsed.period_date between date '2000-01-01' and date_trunc('month', current_date)
-        then parsed.period_date
+        when matched.period_date between date '2000-01-01' and date_trunc('month', current_date)
+        then matched.period_date
     end as period,
-    parsed.flow_type as flow_type_value,
+    matched.flow_type as flow_type_value,
     flow_types.code as flow_type,
-    parsed.border_point,
-    parsed.counterpart_country as counterpart_country_value,
-    case when parsed.counterpart_country is null then '_T' else counterpart_codes.code end
-        as counterpart_country,
-    parsed.sex as sex_value,
+    matched.border_point,
+    matched.counterpart_country as counterpart_country_value,
+    case
+        when matched.counterpart_country is null then '_T'
+        when len(matched.counterpart_candidates) = 1
+            and (matched.counterpart_candidates[1] in ('_U', '_T') or len(matched.counterpart_candidates[1]) = 3)
+        then matched.counterpart_candidates[1]
+    end as counterpart_country,
+    case when len(matched.counterpart_candidates) > 1 then array_to_string(matched.counterpart_candidates, ',') end
+        as counterpart_country_ambiguous,
+    matched.sex as sex_value,
     sexes.code as sex,
-    parsed.age as age_value,
+    matched.age as age_value,
     ages.code as age,
-    parsed.nationality as nationality_value,
-    nationality_names.code as nationality,
-    parsed.count as count_value,
-    parsed.count_number as count,
-    parsed.obs_status as obs_status_value,
+    matched.nationality as nationality_value,
+    case when len(matched.nationality_candidates) = 1 then matched.nationality_candidates[1] end as nationality,
+    case when len(matched.nationality_candidates) > 1 then array_to_string(matched.nationality_candidates, ',') end
+        as nationality_ambiguous,
+    matched.count as count_value,
+    matched.count_number as count,
+    matched.obs_status as obs_status_value,
     statuses.code as obs_status
-from parsed
-left join countries on countries.iso3 = parsed.reporting_country
-left join flow_types on flow_types.code = parsed.flow_type
-left join counterpart_codes
-    on counterpart_codes.normalised_name = {{ normalise_name('parsed.counterpart_country') }}
-left join sexes on sexes.code = parsed.sex
-left join ages on ages.code = parsed.age
-left join nationality_names
-    on nationality_names.normalised_name = {{ normalise_name('parsed.nationality') }}
-left join statuses on statuses.code = parsed.obs_status
+from matched
+left join countries on countries.iso3 = matched.reporting_country
+left join flow_types on flow_types.code = matched.flow_type
+left join sexes on sexes.code = matched.sex
+left join ages on ages.code = matched.age
+left join statuses on statuses.code = matched.obs_status

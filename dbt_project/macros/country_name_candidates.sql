@@ -1,0 +1,33 @@
+{#
+  The codes a country name may stand for, in the order a name resolves: the
+  reporting country's own alias file, a code, the full key, the loose key
+  (docs/standard.md, "Country names"). The first step that matches decides;
+  a list of two or more codes is an ambiguous name.
+
+  join_country_names adds the joins for one name column (as `prefix`);
+  country_name_candidates is the list they give. Used wherever a name is
+  resolved, so that receipts, Q03 and the marts agree.
+#}
+{% macro join_country_names(prefix, value, key, loose_key, country) -%}
+    left join {{ ref('int_national_alias_keys') }} as {{ prefix }}_national
+        on {{ prefix }}_national.reporting_country = {{ country }}
+        and {{ prefix }}_national.lookup_key = {{ key }}
+    left join (
+        select iso3 as code from {{ ref('countries') }}
+        union all select code from {{ ref('cl_nat_extra') }}
+    ) as {{ prefix }}_code
+        on {{ prefix }}_code.code = upper({{ value }})
+    left join {{ ref('int_country_name_keys') }} as {{ prefix }}_full
+        on {{ prefix }}_full.kind = 'full' and {{ prefix }}_full.lookup_key = {{ key }}
+    left join {{ ref('int_country_name_keys') }} as {{ prefix }}_loose
+        on {{ prefix }}_loose.kind = 'loose' and {{ prefix }}_loose.lookup_key = {{ loose_key }}
+{%- endmacro %}
+
+{% macro country_name_candidates(prefix) -%}
+    coalesce(
+        {{ prefix }}_national.codes,
+        case when {{ prefix }}_code.code is not null then [{{ prefix }}_code.code] end,
+        {{ prefix }}_full.codes,
+        {{ prefix }}_loose.codes
+    )
+{%- endmacro %}

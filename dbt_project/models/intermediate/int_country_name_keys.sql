@@ -1,0 +1,29 @@
+{# Which codes a name key stands for. A key of one code resolves; a key of
+   several (a name two countries share, such as `Guyane`) never resolves by
+   guess: the reporting country's alias file decides, else it is an R02 error
+   naming the candidates. The loose key is looked at only when the full key
+   matches nothing. #}
+{{ config(materialized='view') }}
+
+with names as (
+    select * from {{ ref('int_country_names') }}
+),
+
+keys as (
+    select name_key as lookup_key, 'full' as kind, list(distinct code order by code) as codes
+    from names
+    where name_key <> ''
+    group by name_key
+    union all
+    select loose_key, 'loose', list(distinct code order by code)
+    from names
+    where loose_key <> ''
+    group by loose_key
+)
+
+select
+    lookup_key,
+    kind,
+    codes,
+    case when len(codes) = 1 then codes[1] end as code
+from keys
