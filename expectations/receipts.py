@@ -456,6 +456,15 @@ def _context(con: duckdb.DuckDBPyConnection, data: dict, failures: list[tuple]) 
                    suggestions=_suggestions(con, sorted(looked_up), countries), looked_up=looked_up)
 
 
+def _summed_observations(con: duckdb.DuckDBPyConnection, submission_id: int) -> int:
+    """Observations a summing profile made of the file's rows. The id is written into
+    the query, not bound: DuckDB then pushes it through the views to the raw scan
+    (bound, the whole history is resolved: ~0.5 s a receipt on 5,000 rows)."""
+    return con.execute(
+        f"select count(*) from intermediate.int_observations__resolved where submission_id = {int(submission_id)}"
+    ).fetchone()[0]
+
+
 def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_id: int | None = None) -> dict:
     duplicate = None
     if duplicate_id is not None:
@@ -467,14 +476,16 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
     sub = con.execute(
         """
         select submission_id, reporting_country, file_name, sha256, status, data_rows,
-               encoding, delimiter, profile, notes, received_at, decided_at, column_names
+               encoding, delimiter, profile, notes, received_at, decided_at, column_names, sum_duplicates
         from raw.submissions where submission_id = ?
         """,
         [submission_id],
     ).fetchone()
     keys = ["submission_id", "reporting_country", "file_name", "sha256", "status", "data_rows",
-            "encoding", "delimiter", "profile", "notes", "received_at", "decided_at", "column_names"]
+            "encoding", "delimiter", "profile", "notes", "received_at", "decided_at", "column_names",
+            "sum_duplicates"]
     data = {k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in zip(keys, sub)}
+    sums = data.pop("sum_duplicates")
     data["notes"] = [_note(n) for n in data["notes"] or []]
     data["column_names"] = names = _column_names(data["column_names"])
     if duplicate is not None:
@@ -497,13 +508,7 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
         data["problems"] = [_problem(*failure, names, ctx) for failure in failures]
     else:
         data["problems"] = []
-    summed = con.execute(
-        """
-        select count(*) from intermediate.int_observations__resolved
-        where submission_id = ? and (select sum_duplicates from raw.submissions where submission_id = ?)
-        """,
-        [submission_id, submission_id],
-    ).fetchone()[0]
+    summed = _summed_observations(con, submission_id) if sums else None
     if summed and summed != data["data_rows"]:
         data["notes"].append(f"{data['data_rows']} filas sumadas en {summed} observaciones de códigos distintos / "
                              f"{data['data_rows']} rows summed into {summed} observations with distinct codes")
