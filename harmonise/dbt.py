@@ -16,9 +16,10 @@ from ingest.settings import PROJECT_ROOT, Paths
 from ingest.warehouse import connect
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
-BEFORE_VALIDATION = "resource_type:seed +int_observations__resolved +int_nationality_names stg_raw__rule_failures"
-AFTER_VALIDATION = "marts int_observations__classified"
-FACTS = "fct_flows fct_submission_periods fct_submission_status fct_unmapped_values"
+# The pipeline's dbt steps, named in dbt_project/selectors.yml.
+BEFORE_VALIDATION = "before_validation"
+MARTS = "marts"
+FACTS = "facts"
 
 
 class BuildFailed(HmoError):
@@ -110,12 +111,9 @@ class DbtProject:
         return FailedTest(node.name, getattr(metadata, "name", None), getattr(model, "relation_name", None),
                           getattr(node, "column_name", None), getattr(node, "compiled_code", None))
 
-    def build(self, select: str | None = None, full_refresh: bool = False) -> None:
-        # cautious: a test is run only with every model it needs, so a seed's
-        # relationship test waits for the build that brings its other side.
-        args = ["build", "--indirect-selection", "cautious"]
-        if select:
-            args += ["--select", *select.split()]
+    def build(self, selector: str, full_refresh: bool = False) -> None:
+        """Build one selector of dbt_project/selectors.yml (which also says its indirect selection)."""
+        args = ["build", "--selector", selector]
         if full_refresh:
             args.append("--full-refresh")
         self._invoke(args)
@@ -153,11 +151,8 @@ class DbtProject:
         rerun only when a seed or model changed. Returns whether it was complete."""
         fingerprint = project_fingerprint()
         if not full_refresh and self._built_with("marts") == fingerprint:
-            # eager: the facts' tests against the dimensions and code lists run
-            # too (their other side is already built), so the audit is whole.
-            self._invoke(["build", "--indirect-selection", "eager", "--select", *FACTS.split(),
-                          "--exclude", "test_type:unit"])
+            self.build(FACTS)
             return False
-        self.build(AFTER_VALIDATION, full_refresh=full_refresh)
+        self.build(MARTS, full_refresh=full_refresh)
         self._record("marts", fingerprint)
         return True
