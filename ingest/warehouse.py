@@ -5,98 +5,32 @@ One process writes (the pipeline); everybody else opens it read-only.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import duckdb
 
-from ingest.errors import SchemaMismatch, WarehouseBusy
+from ingest.errors import ConfigurationError, SchemaMismatch, WarehouseBusy
+from ingest.settings import PROJECT_ROOT
 
-# Raised whenever a table or column of the DDL below changes meaning or shape:
-# a warehouse of another version is rebuilt from the archive (`hmo rebuild`),
-# never patched in place.
-SCHEMA_VERSION = 3
 
-RAW_DDL = """
-create schema if not exists raw;
-create sequence if not exists raw.submission_id_seq start 1;
-create table if not exists raw.submissions (
-    submission_id integer primary key,
-    reporting_country varchar not null,   -- the inbox folder
-    file_name varchar not null,
-    archive_path varchar not null,
-    sha256 varchar not null,
-    size_bytes bigint not null,
-    encoding varchar,
-    delimiter varchar,
-    profile varchar,
-    source_columns varchar[],             -- header as written
-    column_names varchar,                 -- JSON: standard column -> header(s) read, null if the profile fixes it
-    missing_columns varchar[],            -- "standard column=source column" the file lacks
-    duplicate_columns varchar[],          -- headers that name one standard column twice
-    read_error varchar,                   -- why the file could not be read as a table
-    data_rows bigint,
-    notes varchar[],
-    sum_duplicates boolean not null default false,  -- the profile sums rows of one standard key
-    received_at timestamptz not null,
-    decided_at timestamptz,
-    status varchar not null               -- received | accepted | rejected
-);
-create table if not exists raw.observations (
-    submission_id integer not null,
-    source_row bigint not null,           -- row as a spreadsheet shows it (header = 1)
-    reporting_country varchar,
-    period varchar,
-    flow_type varchar,
-    border_point varchar,
-    counterpart_country varchar,
-    sex varchar,
-    age varchar,
-    nationality varchar,
-    count varchar,
-    obs_status varchar
-);
-create table if not exists raw.rule_failures (
-    submission_id integer not null,
-    rule_id varchar not null,
-    severity varchar not null,            -- error | warning
-    source_row bigint,
-    column_name varchar,
-    value varchar,
-    detail varchar
-);
--- a file whose bytes were already received from the same country: answered, not loaded again
-create sequence if not exists raw.duplicate_id_seq start 1;
-create table if not exists raw.duplicates (
-    duplicate_id integer primary key,
-    submission_id integer not null,       -- the submission with the same bytes
-    reporting_country varchar not null,
-    file_name varchar not null,
-    received_at timestamptz not null
-);
--- what lies in the inbox that the Observatory will not read, and why (refreshed each ingest)
-create table if not exists raw.refused_files (
-    path varchar primary key,             -- relative to the inbox
-    reason varchar not null,
-    first_seen timestamptz not null,
-    last_seen timestamptz not null
-);
--- each reporting country's own spellings of country names (ingest/aliases.py; refreshed each ingest)
-create table if not exists raw.national_aliases (
-    reporting_country varchar not null,
-    name varchar not null,                -- as the country writes it
-    code varchar not null,
-    source varchar not null,              -- why: the agency's export, a statistician's request
-    added_by varchar,
-    added_at varchar,
-    alias_file varchar not null           -- where the line is kept
-);
--- which version of the dbt project (harmonise.dbt.project_fingerprint) built each step
-create table if not exists main.hmo_build_state (step varchar, fingerprint varchar);
--- submissions up to this id passed the audit build: their verdicts are final
-create table if not exists main.hmo_audit (audited_through integer not null, audited_at timestamptz not null);
-create table if not exists main.hmo_schema (version integer not null);
-"""
+RAW_LAYER_MACRO = PROJECT_ROOT / "dbt_project" / "macros" / "raw_layer.sql"
+
+
+def _raw_layer_ddl() -> str:
+    """The body of dbt's `create_raw_layer` macro: one definition of the DDL for dbt and for us."""
+    text = RAW_LAYER_MACRO.read_text(encoding="utf-8")
+    found = re.search(r"\{% macro create_raw_layer\(\) -%\}(.*?)\{%- endmacro %\}", text, re.S)
+    if found is None or "{{" in found.group(1) or "{%" in found.group(1):
+        raise ConfigurationError(f"{RAW_LAYER_MACRO}: create_raw_layer must hold plain SQL")
+    return found.group(1)
+
+
+RAW_DDL = _raw_layer_ddl()
+# Raised whenever a table or column of the DDL changes meaning or shape (see the macro).
+SCHEMA_VERSION = int(re.search(r"insert into main\.hmo_schema select (\d+)", RAW_DDL).group(1))
+
 
 
 def memory_limit() -> str:
@@ -125,8 +59,6 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if not read_only:
         _check_schema(con, path)
         con.execute(RAW_DDL)
-        if not con.execute("select count(*) from main.hmo_schema").fetchone()[0]:
-            con.execute("insert into main.hmo_schema values (?)", [SCHEMA_VERSION])
     return con
 
 
