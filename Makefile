@@ -19,6 +19,7 @@ run: $(STAMP)
 	$(BIN)/hmo demo
 
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

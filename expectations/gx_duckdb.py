@@ -81,7 +81,8 @@ class PersistentConnectionExecutionEngine(SqlAlchemyExecutionEngine):
 class LiveDuckDBDatasource(SQLDatasource):
     """`connection_string` names a connection registered with `live_connection()`."""
 
-    type: Literal["hmo_duckdb"] = "hmo_duckdb"
+    # GX tells datasources apart by this field; its own (PostgresDatasource, ...) narrow it the same way.
+    type: Literal["hmo_duckdb"] = "hmo_duckdb"  # type: ignore[assignment]
 
     @property
     def execution_engine_type(self) -> Type[SqlAlchemyExecutionEngine]:

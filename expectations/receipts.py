@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -241,8 +242,8 @@ def _ambiguous_name(value: str, codes: list[str], ctx: Context) -> Said:
 def _phrase_s01(value: str | None, detail: str | None, column: str | None, ctx: Context) -> Said:
     reason = value or "no data rows"
     if " / " in reason:  # ingest already wrote it in both languages (a profile's year check)
-        es, _, en = reason.partition(" / ")
-        return Said(es, en)
+        spanish, _, english = reason.partition(" / ")
+        return Said(spanish, english)
     es = next((text for prefix, text in _READ_ERRORS_ES.items() if reason.startswith(prefix)), None)
     en = _READ_ERRORS_EN.get(reason, reason)
     return Said(es or f"el archivo no pudo leerse como tabla (motivo, en inglés: {reason})",
@@ -310,9 +311,9 @@ def _phrase_r02(value: str | None, detail: str | None, column: str | None, ctx: 
     if column in _NAME_COLUMNS:
         return _unresolved_name(value, ctx)
     if column in ctx.code_lists:
-        codes = ", ".join(ctx.code_lists[column])
-        return Said(f"{_quoted(value)} no es un código de la lista; los códigos son: {codes}",
-                    f"{_quoted(value)} is not a code of the list; the codes are: {codes}")
+        listed = ", ".join(ctx.code_lists[column])
+        return Said(f"{_quoted(value)} no es un código de la lista; los códigos son: {listed}",
+                    f"{_quoted(value)} is not a code of the list; the codes are: {listed}")
     if column == "reporting_country":
         return Said(f"{_quoted(value)} no es un código ISO 3166-1 alfa-3 de país",
                     f"{_quoted(value)} is not an ISO 3166-1 alpha-3 country code")
@@ -460,9 +461,11 @@ def _summed_observations(con: duckdb.DuckDBPyConnection, submission_id: int) -> 
     """Observations a summing profile made of the file's rows. The id is written into
     the query, not bound: DuckDB then pushes it through the views to the raw scan
     (bound, the whole history is resolved: ~0.5 s a receipt on 5,000 rows)."""
-    return con.execute(
+    counted = con.execute(
         f"select count(*) from intermediate.int_observations__resolved where submission_id = {int(submission_id)}"
-    ).fetchone()[0]
+    ).fetchone()
+    assert counted is not None  # count(*) always returns a row
+    return counted[0]
 
 
 def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_id: int | None = None) -> dict:
@@ -472,6 +475,8 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
             "select submission_id, file_name, received_at from raw.duplicates where duplicate_id = ?",
             [duplicate_id],
         ).fetchone()
+        if duplicate is None:  # answer_due lists it as not answered yet and goes on to the next
+            raise ValueError(f"no duplicate {duplicate_id} in raw.duplicates")
         submission_id = duplicate[0]
     sub = con.execute(
         """
@@ -481,10 +486,12 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
         """,
         [submission_id],
     ).fetchone()
+    if sub is None:
+        raise ValueError(f"no submission {submission_id} in raw.submissions")
     keys = ["submission_id", "reporting_country", "file_name", "sha256", "status", "data_rows",
             "encoding", "delimiter", "profile", "notes", "received_at", "decided_at", "column_names",
             "sum_duplicates"]
-    data = {k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in zip(keys, sub)}
+    data: dict[str, Any] = {k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in zip(keys, sub)}
     sums = data.pop("sum_duplicates")
     data["notes"] = [_note(n) for n in data["notes"] or []]
     data["column_names"] = names = _column_names(data["column_names"])
@@ -505,7 +512,8 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
     ).fetchall()
     if failures:
         ctx = _context(con, data, failures)
-        data["problems"] = [_problem(*failure, names, ctx) for failure in failures]
+        data["problems"] = [_problem(rule_id, severity, row, column, value, detail, names, ctx)
+                            for rule_id, severity, row, column, value, detail in failures]
     else:
         data["problems"] = []
     summed = _summed_observations(con, submission_id) if sums else None
@@ -513,7 +521,7 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
         data["notes"].append(f"{data['data_rows']} filas sumadas en {summed} observaciones de códigos distintos / "
                              f"{data['data_rows']} rows summed into {summed} observations with distinct codes")
     if data["status"] == "accepted":
-        data["periods"], data["flow_types"] = con.execute(
+        covered = con.execute(
             """
             select coalesce(list(distinct trim(period) order by trim(period))
                                 filter (where nullif(trim(period), '') is not null), []),
@@ -523,6 +531,8 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
             """,
             [submission_id],
         ).fetchone()
+        assert covered is not None  # an aggregate always returns a row
+        data["periods"], data["flow_types"] = covered
     return data
 
 

@@ -70,9 +70,11 @@ def settle_slice_keys(con: duckdb.DuckDBPyConnection, table: str = BATCH_TABLES[
     improbable (about 1e-12 for thousands of slices) but would merge two
     slices in C01, C02 and R04, so it is checked: one aggregate over few groups.
     """
-    shared = con.execute(
+    counted = con.execute(
         f"select count(distinct slice_key) < count(distinct {SLICE_KEY_EXACT}) from {table}"
-    ).fetchone()[0]
+    ).fetchone()
+    assert counted is not None  # an aggregate always returns a row
+    shared = counted[0]
     if shared:
         con.execute(
             f"create or replace table {table} as select * replace ({SLICE_KEY_EXACT} as slice_key) from {table}"
@@ -117,10 +119,13 @@ def run_suites(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, int, lis
             )
             results = definition.run(result_format="COMPLETE")
             for result in results.results:
+                # GX sets the configuration of every result of a suite it ran
+                assert result.expectation_config is not None
                 rule_id = result.expectation_config.meta["rule_id"]
                 _raise_if_broken(rule_id, result.exception_info)
                 details = result.result.get("details", {}).get("unexpected_rows", [])
-                outcome[rule_id] = (result.success, result.result["observed_value"], list(details))
+                # success is None only for a result not yet run; `not success` read it as a failure
+                outcome[rule_id] = (bool(result.success), result.result["observed_value"], list(details))
     return outcome
 
 

@@ -179,10 +179,16 @@ def _settle_warehouse(warehouse: Path) -> int:
     try:
         if wal.exists():
             con.execute("checkpoint")
+        # Aggregates: each query returns one row.
         has_schema = con.execute(
             "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = 'hmo_schema'"
-        ).fetchone()[0]
-        version = con.execute("select max(version) from main.hmo_schema").fetchone()[0] if has_schema else None
+        ).fetchone()
+        assert has_schema is not None
+        version = None
+        if has_schema[0]:
+            found = con.execute("select max(version) from main.hmo_schema").fetchone()
+            assert found is not None
+            version = found[0]
     finally:
         con.close()
     # A warehouse older than the version table is version 1 (as _check_schema says).

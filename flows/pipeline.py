@@ -18,7 +18,7 @@ from ingest.settings import Paths  # noqa: E402
 
 @functools.cache
 def _task(stage: str, function: Callable[..., Any]) -> Any:
-    return task(function, name=stage, cache_policy=NO_CACHE)
+    return task(name=stage, cache_policy=NO_CACHE)(function)
 
 
 def _as_task(stage: str, function: Callable[..., Any], *args: Any) -> Any:

@@ -148,16 +148,21 @@ def _compare(new: Path, old: Path) -> dict[str, tuple[int, int]]:
             return {}
         result = {}
         for mart in COMPARED_MARTS:
-            rows = con.execute(f"select count(*) from marts.{mart}").fetchone()[0]
+            # Aggregates: each query returns one row.
+            counted = con.execute(f"select count(*) from marts.{mart}").fetchone()
+            assert counted is not None
+            rows = counted[0]
             try:
-                differ = con.execute(
+                compared = con.execute(
                     f"""
                     select (select count(*) from (select * from marts.{mart} except all
                                                   select * from previous.marts.{mart}))
                          + (select count(*) from (select * from previous.marts.{mart} except all
                                                   select * from marts.{mart}))
                     """
-                ).fetchone()[0]
+                ).fetchone()
+                assert compared is not None
+                differ = compared[0]
             except duckdb.Error:
                 differ = rows  # the old warehouse has no such mart, or another shape
             result[mart] = (rows, differ)

@@ -75,20 +75,26 @@ def _reject_blamed(paths: Paths, tests: list[FailedTest]) -> dict[int, list[str]
     """
     con = connect(paths.warehouse)
     try:
-        audited = con.execute("select coalesce(max(audited_through), 0) from main.hmo_audit").fetchone()[0]
+        # Aggregates and inserts: each query returns one row (an insert's is its count).
+        through = con.execute("select coalesce(max(audited_through), 0) from main.hmo_audit").fetchone()
+        assert through is not None
+        audited = through[0]
         con.execute("create or replace temp table hmo_blamed "
                     "(submission_id integer, source_row bigint, column_name varchar, value varchar, test varchar)")
         for test in tests:
             sql = _blame_sql(test)
             if sql is None or not _has_submission_id(con, test.relation):
                 return {}
-            found = con.execute(
+            inserted = con.execute(
                 f"insert into hmo_blamed select submission_id, source_row, ?, value, ? from ({sql})",
                 [test.column, test.name],
-            ).fetchone()[0]
-            if not found:
+            ).fetchone()
+            assert inserted is not None
+            if not inserted[0]:
                 return {}
-        if con.execute("select count(*) from hmo_blamed where submission_id <= ?", [audited]).fetchone()[0]:
+        published = con.execute("select count(*) from hmo_blamed where submission_id <= ?", [audited]).fetchone()
+        assert published is not None
+        if published[0]:
             return {}
         blamed: dict[int, list[str]] = {}
         for submission_id, test in con.execute(
@@ -131,9 +137,11 @@ def _mark_audited(paths: Paths) -> int:
     """Every verdict up to here is final: the receipts of these submissions may go out."""
     con = connect(paths.warehouse)
     try:
-        through = con.execute(
+        decided = con.execute(
             "select coalesce(max(submission_id), 0) from raw.submissions where status in ('accepted', 'rejected')"
-        ).fetchone()[0]
+        ).fetchone()
+        assert decided is not None  # an aggregate always returns a row
+        through = decided[0]
         con.execute("delete from main.hmo_audit")
         con.execute("insert into main.hmo_audit values (?, current_timestamp)", [through])
         return through

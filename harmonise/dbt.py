@@ -10,10 +10,15 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from ingest.errors import HmoError
 from ingest.settings import PROJECT_ROOT, Paths
 from ingest.warehouse import connect
+
+if TYPE_CHECKING:  # dbt is imported when first invoked (~4 s)
+    from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 # The pipeline's dbt steps, named in dbt_project/selectors.yml.
@@ -76,7 +81,7 @@ class DbtProject:
             "--log-path", str(paths.work / "dbt-logs"),
             "--quiet",
         ]
-        self._runner = None
+        self._runner: dbtRunner | None = None
 
     def _invoke(self, args: list[str]) -> object:
         from dbt.cli.main import dbtRunner
@@ -85,7 +90,8 @@ class DbtProject:
             parsed = dbtRunner().invoke(["parse", *self._common])
             if not parsed.success:
                 raise BuildFailed(f"dbt could not parse the project: {parsed.exception}")
-            self._runner = dbtRunner(manifest=parsed.result)
+            # A successful `dbt parse` answers with the project's Manifest.
+            self._runner = dbtRunner(manifest=cast("Manifest", parsed.result))
         try:
             result = self._runner.invoke([*args, *self._common])
         finally:
@@ -106,6 +112,8 @@ class DbtProject:
 
     def _failed_test(self, node) -> FailedTest:
         attached = getattr(node, "attached_node", None)
+        # Only _invoke calls this, after its parse made the runner with the manifest.
+        assert self._runner is not None and self._runner.manifest is not None
         model = self._runner.manifest.nodes.get(attached) if attached else None
         metadata = getattr(node, "test_metadata", None)
         return FailedTest(node.name, getattr(metadata, "name", None), getattr(model, "relation_name", None),

@@ -112,7 +112,7 @@ def _resolution(con: duckdb.DuckDBPyConnection, country: str, name: str) -> tupl
     The order is that of dbt_project/macros/country_name_candidates.sql (a
     code is no name to add an alias for, so that step is left out here).
     """
-    codes = con.execute(
+    found = con.execute(
         """
         with asked as (select main.name_key(?) as name_key)
         select coalesce(
@@ -124,7 +124,9 @@ def _resolution(con: duckdb.DuckDBPyConnection, country: str, name: str) -> tupl
              where kind = 'loose' and lookup_key = main.loose_key(asked.name_key)))
         """,
         [name, country],
-    ).fetchone()[0] or []
+    ).fetchone()
+    assert found is not None  # a select without from returns one row
+    codes = found[0] or []
     return (codes[0] if len(codes) == 1 else None), list(codes)
 
 

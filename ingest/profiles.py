@@ -13,7 +13,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import yaml
 
 from ingest.errors import HmoError
-from ingest.layout import STANDARD_COLUMNS, normalise_name, standard_name
+from ingest.layout import STANDARD_COLUMNS, normalise, normalise_name, standard_name
 from ingest.settings import ISO3_MEMBERS
 from ingest.sniff import DELIMITERS
 
@@ -41,13 +40,6 @@ def profiles_dir() -> Path:
     """HMO_PROFILES_DIR when set (to try profiles, or in tests), else the packaged folder."""
     configured = os.environ.get("HMO_PROFILES_DIR")
     return Path(configured) if configured else PROFILES_DIR
-
-
-def normalise_value(text: str) -> str:
-    """How value-map keys and month words compare: case, accents, dots and spacing ignored."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    return re.sub(r"[^a-z0-9]+", " ", text).strip()
 
 
 _MONTH_WORDS = {
@@ -70,7 +62,7 @@ MONTHS: dict[str, int] = {word: number for number, words in _MONTH_WORDS.items()
 def month_number(value: str) -> int | None:
     """1-12 for a month number or word the transform reads (transform._month_number), else None."""
     text = value.strip()
-    number = int(text) if text.isdigit() else MONTHS.get(normalise_value(text))
+    number = int(text) if text.isdigit() else MONTHS.get(normalise(text))
     return number if number is not None and 1 <= number <= 12 else None
 
 

@@ -188,7 +188,7 @@ class _Walker:
         self.inbox = inbox
         self.left = _MAX_ENTRIES
 
-    def list(self, folder: Path, limit: int | None = None) -> list[tuple[Path, str, float]]:
+    def scan(self, folder: Path, limit: int | None = None) -> list[tuple[Path, str, float]]:
         """(path relative to the inbox, kind, mtime) of the folder's entries, by name."""
         found: list[tuple[Path, str, float]] = []
         with os.scandir(self.inbox / folder) as entries:
@@ -209,7 +209,7 @@ class _Walker:
         if len(folder.parts) > _MAX_DEPTH:
             return [Refusal(folder, TOO_DEEP)]
         try:
-            listing = self.list(folder, limit=self.left)
+            listing = self.scan(folder, limit=self.left)
         except OSError as exc:
             return [Refusal(folder, unlistable(exc))]
         if not listing:
@@ -229,7 +229,7 @@ class _Walker:
     def country_folder(self, folder: Path, country: str) -> tuple[list[tuple[float, InboxFile]], list[Refusal]]:
         """Regular files directly in inbox/<member>/ are read; everything else there is refused."""
         try:
-            listing = self.list(folder)
+            listing = self.scan(folder)
         except OSError as exc:
             return [], [Refusal(folder, unlistable(exc))]
         files: list[tuple[float, InboxFile]] = []
@@ -251,7 +251,7 @@ def scan(paths: Paths) -> InboxScan:
     arrival, and everything else with the reason it is not read."""
     walker = _Walker(paths.inbox)
     try:
-        top = walker.list(Path())
+        top = walker.scan(Path())
     except FileNotFoundError:
         return InboxScan()
     files: list[tuple[float, InboxFile]] = []
@@ -395,11 +395,13 @@ def _relative(paths: Paths, path: Path) -> Path:
 # kills a process to check it).
 def _record_duplicate(con: duckdb.DuckDBPyConnection, original: int, item: InboxFile) -> int:
     """Keep the answer owed for a file already received: the receipts stage answers each row once."""
-    return con.execute(
+    inserted = con.execute(
         "insert into raw.duplicates (duplicate_id, submission_id, reporting_country, file_name, received_at)"
         " values (nextval('raw.duplicate_id_seq'), ?, ?, ?, current_timestamp) returning duplicate_id",
         [original, item.country, item.file_name],
-    ).fetchone()[0]
+    ).fetchone()
+    assert inserted is not None  # `returning` gives the row inserted
+    return inserted[0]
 
 
 def _register(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile, sha: str, size: int,
@@ -424,7 +426,7 @@ def _insert_loading(con: duckdb.DuckDBPyConnection, submission_id: int | None, c
                     archived: Path, sha: str, size: int, received_at: datetime | str) -> int:
     """A new registry row; its id from the sequence unless given (a replay keeps the log's)."""
     id_sql = "nextval('raw.submission_id_seq')" if submission_id is None else str(int(submission_id))
-    return con.execute(
+    inserted = con.execute(
         f"""
         insert into raw.submissions (submission_id, reporting_country, file_name, archive_path,
                                      sha256, size_bytes, received_at, status)
@@ -432,7 +434,9 @@ def _insert_loading(con: duckdb.DuckDBPyConnection, submission_id: int | None, c
         returning submission_id
         """,
         [country, file_name, str(archived), sha, size, received_at],
-    ).fetchone()[0]
+    ).fetchone()
+    assert inserted is not None  # `returning` gives the row inserted
+    return inserted[0]
 
 
 def replay_received(con: duckdb.DuckDBPyConnection, paths: Paths, event: dict,
@@ -628,9 +632,11 @@ def load_file(
         finally:
             con.execute("set preserve_insertion_order = false")
             con.execute("drop table if exists hmo_stage")
-        outcome.data_rows = con.execute(
+        counted = con.execute(
             "select count(*) from raw.observations where submission_id = ?", [submission_id]
-        ).fetchone()[0]
+        ).fetchone()
+        assert counted is not None  # count(*) always returns a row
+        outcome.data_rows = counted[0]
         outcome.sum_duplicates = chosen.sum_duplicates
         return outcome
     finally:

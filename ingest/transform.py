@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ingest.layout import STANDARD_COLUMNS, normalise_name, standard_name
-from ingest.profiles import MONTHS, Profile, normalise_value
+from ingest.layout import STANDARD_COLUMNS, normalise, normalise_name, normalise_sql, standard_name
+from ingest.profiles import MONTHS, Profile
 
 
 @dataclass(frozen=True)
@@ -27,20 +27,16 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _normalised(expression: str) -> str:
-    return f"trim(regexp_replace(lower(strip_accents({expression})), '[^a-z0-9]+', ' ', 'g'))"
-
-
 def _mapped(expression: str, mapping: dict[str, str]) -> str:
     if not mapping:
         return expression
-    whens = " ".join(f"when {_quote(normalise_value(k))} then {_quote(v)}" for k, v in mapping.items())
-    return f"(case {_normalised(expression)} {whens} else {expression} end)"
+    whens = " ".join(f"when {_quote(normalise(k))} then {_quote(v)}" for k, v in mapping.items())
+    return f"(case {normalise_sql(expression)} {whens} else {expression} end)"
 
 
 def _month_number(expression: str) -> str:
     whens = " ".join(f"when {_quote(word)} then {number}" for word, number in MONTHS.items())
-    return f"coalesce(try_cast({expression} as integer), case {_normalised(expression)} {whens} end)"
+    return f"coalesce(try_cast({expression} as integer), case {normalise_sql(expression)} {whens} end)"
 
 
 def _suppressed(expression: str, profile: Profile) -> str:
@@ -103,9 +99,9 @@ def _feeds(profile: Profile) -> dict[str, str]:
         for name in [*profile.wide.columns, *([profile.wide.total] if profile.wide.total else [])]:
             feeds.setdefault(normalise_name(name), into)
     if profile.period:
-        for name in (profile.period.column, profile.period.year, profile.period.month):
-            if name:
-                feeds.setdefault(normalise_name(name), "period")
+        for column in (profile.period.column, profile.period.year, profile.period.month):
+            if column:
+                feeds.setdefault(normalise_name(column), "period")
     for name, _ in profile.drop_rows:  # read only to drop rows: named as the profile names it
         feeds.setdefault(normalise_name(name), name)
     return feeds

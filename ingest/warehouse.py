@@ -28,8 +28,10 @@ def _raw_layer_ddl() -> str:
 
 
 RAW_DDL = _raw_layer_ddl()
+_VERSION = re.search(r"insert into main\.hmo_schema select (\d+)", RAW_DDL)
+assert _VERSION is not None, f"{RAW_LAYER_MACRO}: create_raw_layer must insert the schema version"
 # Raised whenever a table or column of the DDL changes meaning or shape (see the macro).
-SCHEMA_VERSION = int(re.search(r"insert into main\.hmo_schema select (\d+)", RAW_DDL).group(1))
+SCHEMA_VERSION = int(_VERSION.group(1))
 
 
 
@@ -68,8 +70,11 @@ def _check_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     ).fetchall()}
     if "raw.submissions" not in tables:
         return  # a new warehouse
-    version = con.execute("select max(version) from main.hmo_schema").fetchone()[0] \
-        if "main.hmo_schema" in tables else None
+    version = None
+    if "main.hmo_schema" in tables:
+        found = con.execute("select max(version) from main.hmo_schema").fetchone()
+        assert found is not None  # an aggregate always returns a row
+        version = found[0]
     if version != SCHEMA_VERSION:
         con.close()
         raise SchemaMismatch(

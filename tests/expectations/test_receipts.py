@@ -120,9 +120,11 @@ def test_a_column_the_profile_fixes_names_the_profile(warehouse):
 
 
 def test_nothing_says_none_and_every_detail_is_in_both_languages(warehouse):
-    for path in warehouse.outbox.rglob("*.txt"):
+    texts, datas = sorted(warehouse.outbox.rglob("*.txt")), sorted(warehouse.outbox.rglob("*.json"))
+    assert len(texts) == len(datas) == 3  # one receipt per file dropped: the loops below look at something
+    for path in texts:
         assert "None" not in path.read_text(encoding="utf-8"), path.name
-    for path in warehouse.outbox.rglob("*.json"):
+    for path in datas:
         data = json.loads(path.read_text(encoding="utf-8"))
         assert "None" not in json.dumps(data, ensure_ascii=False), path.name
         for problem in data["problems"]:

@@ -103,7 +103,7 @@ def test_a_second_run_answers_nothing_again_and_loses_nothing(batch):
 
 
 def _normalised(header: str) -> str:
-    text = unicodedata.normalize("NFKD", header.strip().lstrip("\ufeff"))
+    text = unicodedata.normalize("NFD", header.strip().lstrip("\ufeff"))
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     return "_".join(part for part in "".join(ch if ch.isascii() and ch.isalnum() else " " for ch in text).split())
 

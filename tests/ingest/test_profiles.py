@@ -147,9 +147,10 @@ def test_fiscal_years_start_in_october_and_unknown_month_words_pass_through(tmp_
 
 @pytest.mark.parametrize("word", ["Enero", "ene", "January", "JAN", "janvier", "janv.", "fév.", "août", "déc."])
 def test_month_words_in_spanish_english_and_french(tmp_path, word):
-    from ingest.profiles import MONTHS, normalise_value
+    from ingest.layout import normalise
+    from ingest.profiles import MONTHS
 
-    assert normalise_value(word) in MONTHS
+    assert normalise(word) in MONTHS
 
 
 def test_the_standard_layout_wins_unless_a_profile_fits_better():

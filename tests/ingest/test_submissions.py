@@ -115,12 +115,16 @@ def test_an_xlsx_workbook_loads_from_its_first_sheet(paths):
     target = paths.inbox / "PAN" / "entradas.xlsx"
     target.parent.mkdir(parents=True, exist_ok=True)
     book.save(target)
+    workbook = target.read_bytes()
 
     con = connect(paths.warehouse)
     ingest_inbox(con, paths)
     assert con.execute("select source_row, nationality, count from raw.observations order by 1").fetchall() == [
         (2, "Venezuela", "1234"), (3, "Venezuela", "4321")]
-    assert (paths.archive / "PAN").glob("*.xlsx")
+    # The workbook itself is archived, under its hash, not the table read from it.
+    [archived] = (paths.archive / "PAN").glob("*.xlsx")
+    assert archived.name == f"{hashlib.sha256(workbook).hexdigest()}.xlsx"
+    assert archived.read_bytes() == workbook
 
 
 def test_a_broken_xlsx_is_recorded_as_unreadable(paths):
