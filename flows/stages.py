@@ -17,6 +17,7 @@ from expectations.validate import Verdict, validate_pending
 from harmonise.audit import AuditOutcome, audit
 from harmonise.dbt import BuildFailed, DbtProject
 from ingest import aliases
+from ingest.errors import HmoError
 from ingest.settings import PROJECT_ROOT, Paths
 from ingest.submissions import IngestSummary, ingest_inbox
 from ingest.warehouse import connect, publish as publish_warehouse
@@ -112,9 +113,18 @@ def answer(paths: Paths) -> Answers:
         con.close()
 
 
+class NothingToReport(HmoError):
+    """The report reads the marts, and no build has made them yet."""
+
+
 def report(paths: Paths) -> Path:
+    if not paths.warehouse.exists():
+        raise NothingToReport(f"no warehouse at {paths.warehouse}: run `hmo run` first")
     con = connect(paths.warehouse)
     try:
+        built = con.execute("select count(*) from duckdb_tables() where schema_name = 'marts'").fetchone()
+        if not built or not built[0]:
+            raise NothingToReport("the harmonised tables are not built yet: run `hmo run` (or `hmo build`) first")
         return write_report(con, paths.reports / "quality_report.html")
     finally:
         con.close()

@@ -219,3 +219,9 @@ def test_aliases_list_names_a_broken_alias_file_in_one_line(paths, capsys):
 
     assert main(["aliases", "list"]) == 1
     assert capsys.readouterr() == ("", f"hmo: {broken}: the header must be {ALIAS_HEADER}\n")
+
+
+def test_report_before_any_build_says_what_to_do_and_leaves_no_warehouse(paths, capsys):
+    assert main(["report"]) == 1
+    assert capsys.readouterr().err == f"hmo: no warehouse at {paths.warehouse}: run `hmo run` first\n"
+    assert not paths.warehouse.exists()
