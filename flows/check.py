@@ -15,12 +15,15 @@ dbt: a check then costs Python, Great Expectations and the file's own SQL.
 Without a template (the first check after a change) one is built, which costs
 a dbt parse and build once.
 
-`check` is a plain function: a long-running service calls `warm_up` once (GX
-imported, template ready) and then `check` per file.
+`check` is a plain function: the long-running service (`hmo serve`,
+flows/service.py) calls `warm_up` once (GX imported, template ready) and then
+`check` per file, one at a time.
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import shutil
 import tempfile
@@ -64,6 +67,26 @@ class CheckResult:
     receipt: str                      # the receipt's text, marked as a dry run
     problems: list[dict] = field(default_factory=list)  # as in the receipt's JSON
     template: Path | None = None      # the template the check started from, if any
+
+    def as_json(self) -> dict:
+        """The result as plain JSON values (what `hmo serve` answers): a preview cell that is
+        not a JSON scalar becomes its `str()`, which is what the preview table prints anyway."""
+        return {
+            "profile": self.profile,
+            "preview_columns": list(self.preview_columns),
+            "preview": [[_json_cell(value) for value in row] for row in self.preview],
+            "verdict": self.verdict,
+            "receipt": self.receipt,
+            "problems": json.loads(json.dumps(self.problems, ensure_ascii=False, default=str)),
+        }
+
+
+def _json_cell(value: object) -> object:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return str(value)  # dates, decimals, NaN and infinities (not JSON), anything else
 
 
 def template_path(paths: Paths, fingerprint: str) -> Path:
@@ -227,10 +250,13 @@ def check(paths: Paths, file: Path, country: str, preview_rows: int = 10) -> Che
         if template is not None:  # without one, dbt builds the view inside validate
             _freeze_resolved(scratch)
         importer.join()
-        [verdict] = stages.validate(scratch, dbt.DbtProject(scratch)) or [None]
+        verdicts = stages.validate(scratch, dbt.DbtProject(scratch))
+        verdict = verdicts[0] if verdicts else None
         con = connect(scratch.warehouse)
         try:
-            profile = con.execute("select coalesce(profile, 'standard') from raw.submissions").fetchone()[0]
+            registered = con.execute("select coalesce(profile, 'standard') from raw.submissions").fetchone()
+            assert registered is not None  # _ingest returned its id
+            profile = registered[0]
             cursor = con.execute(PREVIEW_SQL, [preview_rows])
             columns = [d[0] for d in cursor.description]
             preview = cursor.fetchall()

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -78,26 +79,58 @@ def cmd_build(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_check(args: argparse.Namespace, paths: Paths) -> int:
-    from pathlib import Path
-
-    from flows.check import check, template_missing
-
     file = Path(args.file)
     if not file.is_file():
         raise HmoError(f"no such file: {file}")
     country = (args.country or file.resolve().parent.name).upper()
     if len(country) != 3 or not country.isalpha():
         raise HmoError("say which country sends this file: --country ISO3 (or keep it in a folder named after it)")
+    served = None if args.local else _served_check(paths, file, country, args.rows)
+    if served is not None:
+        return _print_check(served["profile"], served["preview_columns"], [tuple(row) for row in served["preview"]],
+                            served["receipt"], served["verdict"])
+    # Only here, not on the handed-over path: this import brings dbt and Great Expectations.
+    from flows.check import check, template_missing
+
     if template_missing(paths):
         print("first check since the code lists or models changed: preparing them (once, some seconds)",
               file=sys.stderr)
     result = check(paths, file, country, preview_rows=args.rows)
-    print(f"profile: {result.profile}")
+    return _print_check(result.profile, result.preview_columns, result.preview, result.receipt, result.verdict)
+
+
+def _served_check(paths: Paths, file: Path, country: str, rows: int) -> dict | None:
+    """The check as `hmo serve` answers it (HMO_SERVE_URL, or the one <data>/work/serve.json names);
+    None when none runs, or it cannot take the file (said on stderr): the caller then checks here."""
+    from flows import service
+
+    try:
+        server = service.find(paths)
+        if server is None:
+            return None
+        answer = service.remote_check(server, file, country, rows)
+    except service.NotServed as exc:
+        print(f"hmo: {exc}; checking here instead", file=sys.stderr)
+        return None
+    print(f"checked by hmo serve at {server.url}", file=sys.stderr)
+    return answer
+
+
+def _print_check(profile: str, columns: list[str], preview: list[tuple], receipt: str, verdict: str) -> int:
+    """What `hmo check` prints, checked here or by `hmo serve`; the exit code of the verdict."""
+    print(f"profile: {profile}")
     print("first mapped rows / primeras filas mapeadas:")
-    _emit(result.preview_columns, result.preview, "table")
+    _emit(columns, preview, "table")
     print()
-    print(result.receipt, end="")
-    return 0 if result.verdict == "accepted" else 2
+    print(receipt, end="")
+    return 0 if verdict == "accepted" else 2
+
+
+def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
+    from flows.service import serve
+
+    serve(paths, args.host, args.port)
+    return 0
 
 
 def _who(args: argparse.Namespace) -> str:
@@ -316,7 +349,16 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.add_argument("--country", help="ISO3 of the sending country (default: the file's folder name)")
     check.add_argument("--rows", type=int, default=10, help="how many mapped rows to show")
+    check.add_argument("--local", action="store_true",
+                       help="check in this process even when `hmo serve` runs (by default the file is handed "
+                            "to it: HMO_SERVE_URL, or the one <data>/work/serve.json names)")
     check.set_defaults(func=cmd_check)
+    serve = sub.add_parser(
+        "serve", help="the Observatory's long-running service (today: answers `hmo check` in about a second); "
+                      "localhost only unless --host, and behind an HTTPS reverse proxy before it is exposed")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
+    serve.set_defaults(func=cmd_serve)
     status = sub.add_parser("status", help="submissions, their verdicts and the inbox files refused, as last published")
     status.add_argument("--country", help="ISO3 of one reporting country")
     status.add_argument("--format", choices=["table", "csv", "json"], default="table")

@@ -11,6 +11,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# A developer's own `hmo serve` must not take the suite's checks (tests that want one set it).
+os.environ.pop("HMO_SERVE_URL", None)
 
 from ingest.settings import PROJECT_ROOT, Paths  # noqa: E402
 
