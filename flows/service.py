@@ -64,6 +64,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from flows.writer import process_alive
 from ingest.errors import ConfigurationError, HmoError
 from ingest.settings import Paths
 
@@ -367,16 +368,6 @@ def read_state(paths: Paths) -> dict | None:
     return state if pid > 0 else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
-
-
 def _opener(url: str) -> urllib.request.OpenerDirector:
     # A proxy from the environment (http_proxy) is for the outside world, not for this machine.
     host = urllib.parse.urlsplit(url).hostname or ""
@@ -414,7 +405,7 @@ def find(paths: Paths) -> Service | None:
     if url:
         return _probe(url, f"hmo serve at {url} ({URL_ENV})")
     state = read_state(paths)
-    if state is None or not _alive(state["pid"]):
+    if state is None or not process_alive(state["pid"]):
         return None
     where = f"hmo serve at {state['url']} (pid {state['pid']}, in {state_path(paths)})"
     service = _probe(state["url"].rstrip("/"), where)

@@ -57,7 +57,7 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -74,7 +74,7 @@ def _read_holder(fd: int) -> Holder | None:
         holder = Holder(int(record["pid"]), str(record["command"]), str(record["since"]))
     except (ValueError, KeyError, TypeError):
         return None  # empty (just taken or just released) or being rewritten
-    return holder if _alive(holder.pid) else None
+    return holder if process_alive(holder.pid) else None
 
 
 def _write_holder(fd: int, command: str) -> None:
