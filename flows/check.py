@@ -37,6 +37,7 @@ from flows import stages
 from harmonise import dbt
 from ingest import aliases
 from ingest.errors import HmoError
+from ingest.profiles import load_profiles
 from ingest.settings import Paths
 from ingest.warehouse import RAW_DDL, connect
 
@@ -237,6 +238,8 @@ def dry_run_receipt(data: dict) -> str:
 def check(paths: Paths, file: Path, country: str, preview_rows: int = 10) -> CheckResult:
     """Dry run of `file` as sent by `country`. `paths` is the real data directory:
     only its alias files and check template are read (the template written when absent)."""
+    # A broken profile is the answer, before seconds go into a template (ProfileError).
+    load_profiles()
     # GX is needed only once the file is in; importing it meanwhile overlaps
     # its ~3 s with the template copy and the load (DuckDB releases the GIL).
     importer = threading.Thread(target=preload, daemon=True)
