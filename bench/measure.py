@@ -85,7 +85,7 @@ INGEST_PARTS = [
 VALIDATE_PARTS = [
     ("flows.stages", "validate_pending", "validate_pending (total)"),
     ("expectations.validate", "prepare_batches", "validate_pending: prepare_batches"),
-    ("expectations.validate", "run_suites", "validate_pending: run_suites (GX)"),
+    ("expectations.suites", "run_suites", "validate_pending: run_suites (GX)"),
     ("expectations.validate", "_failing_rows", "validate_pending: _failing_rows"),
 ]
 
@@ -229,7 +229,8 @@ def stage_validate_baseline(root: str) -> dict:
     import duckdb
 
     from expectations.rules import RULES
-    from expectations.validate import BATCH_TABLES, prepare_batches
+    from expectations.suites import BATCH_TABLES
+    from expectations.validate import prepare_batches
 
     database = Path(root) / "warehouse.duckdb"
     timer = Timer()
