@@ -276,7 +276,7 @@ def check_batch(paths: Paths, manifest: Manifest, summary: Any, error: BaseExcep
     if paths.warehouse.exists():
         try:
             submissions = {row[0]: row[1:] for row in _query(
-                paths.warehouse, "select submission_id, reporting_country, file_name, status from raw.submissions")}
+                paths.warehouse, "select submission_id, reporting_country, file_name, status from marts.fct_submissions")}
             refusals = dict(_query(paths.warehouse, "select path, reason from raw.refused_files"))
         except Exception as exc:  # noqa: BLE001 - a locked or broken warehouse is a finding
             failure(None, "the warehouse cannot be read after the run", repr(exc))
@@ -328,7 +328,7 @@ def check_batch(paths: Paths, manifest: Manifest, summary: Any, error: BaseExcep
         for r in mine:  # the warehouse and the receipt agree
             sid = r.get("submission_id")
             if r.get("status") != "duplicate" and sid in submissions and submissions[sid][2] != r.get("status"):
-                failure(item, f"receipt says {r.get('status')}, raw.submissions says {submissions[sid][2]}",
+                failure(item, f"receipt says {r.get('status')}, marts.fct_submissions says {submissions[sid][2]}",
                         check="verdict")
 
         # --- nothing lost

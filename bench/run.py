@@ -396,11 +396,9 @@ def reset_to_pending(validated: Path, target: Path) -> None:
     shutil.copyfile(validated, target)
     con = duckdb.connect(str(target))
     try:
-        decided = [r[0] for r in con.execute(
-            "select submission_id from raw.submissions where status in ('accepted', 'rejected')").fetchall()]
-        con.execute("delete from raw.rule_failures where list_contains(?, submission_id)", [decided])
-        con.execute("update raw.submissions set status = 'received', decided_at = null "
-                    "where list_contains(?, submission_id)", [decided])
+        # The harness, not a stage: it takes the verdicts back so the same rows are pending again.
+        con.execute("delete from validation.rule_failures")
+        con.execute("delete from validation.verdicts")
     finally:
         con.close()
 

@@ -135,7 +135,7 @@ def _suggestions(con: duckdb.DuckDBPyConnection, values: list[str],
                  countries: dict[str, Country]) -> dict[str, list[Country]]:
     """The closest countries to names that did not resolve: a hint, never applied.
 
-    Spellings come from intermediate.int_nationality_names, compared as typed
+    Spellings come from marts.dim_country_spelling, compared as typed
     and with their words sorted (its keys ignore word order); what is shown is
     the country's code and display names, never the spelling that matched.
     """
@@ -156,7 +156,7 @@ def _suggestions(con: duckdb.DuckDBPyConnection, values: list[str],
             select keyed.value, names.code,
                    max(greatest(jaro_winkler_similarity(keyed.plain, names.normalised_name),
                                 jaro_winkler_similarity(keyed.sorted, names.normalised_name))) as score
-            from keyed cross join intermediate.int_nationality_names as names
+            from keyed cross join marts.dim_country_spelling as names
             group by all
         )
         select value, list(code order by score desc, code)
@@ -462,7 +462,7 @@ def _summed_observations(con: duckdb.DuckDBPyConnection, submission_id: int) -> 
     the query, not bound: DuckDB then pushes it through the views to the raw scan
     (bound, the whole history is resolved: ~0.5 s a receipt on 5,000 rows)."""
     counted = con.execute(
-        f"select count(*) from intermediate.int_observations__resolved where submission_id = {int(submission_id)}"
+        f"select count(*) from marts.fct_submitted_observations where submission_id = {int(submission_id)}"
     ).fetchone()
     assert counted is not None  # count(*) always returns a row
     return counted[0]
@@ -478,16 +478,20 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
         if duplicate is None:  # answer_due lists it as not answered yet and goes on to the next
             raise ValueError(f"no duplicate {duplicate_id} in raw.duplicates")
         submission_id = duplicate[0]
+    # A duplicate is ingest's answer, given at once, before any build made the
+    # marts: it reads ingest's registry. A verdict is read from the marts.
+    registry = "raw.submissions" if duplicate is not None else "marts.fct_submissions"
+    status, decided_at = ("null", "null") if duplicate is not None else ("status", "decided_at")
     sub = con.execute(
-        """
-        select submission_id, reporting_country, file_name, sha256, status, data_rows,
-               encoding, delimiter, profile, notes, received_at, decided_at, column_names, sum_duplicates
-        from raw.submissions where submission_id = ?
+        f"""
+        select submission_id, reporting_country, file_name, sha256, {status}, data_rows,
+               encoding, delimiter, profile, notes, received_at, {decided_at}, column_names, sum_duplicates
+        from {registry} where submission_id = ?
         """,
         [submission_id],
     ).fetchone()
     if sub is None:
-        raise ValueError(f"no submission {submission_id} in raw.submissions")
+        raise ValueError(f"no submission {submission_id} in {registry}")
     keys = ["submission_id", "reporting_country", "file_name", "sha256", "status", "data_rows",
             "encoding", "delimiter", "profile", "notes", "received_at", "decided_at", "column_names",
             "sum_duplicates"]
@@ -505,7 +509,7 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
     failures = con.execute(
         """
         select distinct rule_id, severity, source_row, column_name, value, detail
-        from raw.rule_failures where submission_id = ?
+        from marts.fct_rule_failures where submission_id = ?
         order by severity, source_row nulls first, rule_id, column_name
         """,
         [submission_id],
@@ -522,6 +526,7 @@ def receipt_data(con: duckdb.DuckDBPyConnection, submission_id: int, duplicate_i
                              f"{data['data_rows']} rows summed into {summed} observations with distinct codes")
     if data["status"] == "accepted":
         covered = con.execute(
+            # What ingest read, as sent: naming the months needs no name resolved.
             """
             select coalesce(list(distinct trim(period) order by trim(period))
                                 filter (where nullif(trim(period), '') is not null), []),
@@ -657,16 +662,19 @@ def answer_due(con: duckdb.DuckDBPyConnection, paths: Paths) -> Answers:
     the outbox itself. One receipt that cannot be written never stops another.
     """
     done = answered(paths)
-    submissions = con.execute(
-        """
-        select submission_id, status, reporting_country, file_name
-        from raw.submissions
-        where status = 'rejected'
-           or (status = 'accepted'
-               and submission_id <= (select coalesce(max(audited_through), 0) from main.hmo_audit))
-        order by submission_id
-        """
-    ).fetchall()
+    try:
+        submissions = con.execute(
+            """
+            select submission_id, status, reporting_country, file_name
+            from marts.fct_submissions
+            where status = 'rejected'
+               or (status = 'accepted'
+                   and submission_id <= (select coalesce(max(audited_through), 0) from main.hmo_audit))
+            order by submission_id
+            """
+        ).fetchall()
+    except duckdb.CatalogException:
+        submissions = []  # no build has made the marts yet, so nothing is decided: duplicates only
     duplicates = con.execute(
         "select duplicate_id, reporting_country, file_name from raw.duplicates order by duplicate_id"
     ).fetchall()

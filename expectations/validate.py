@@ -21,18 +21,18 @@ class Verdict:
 
 def prepare_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Materialise the pending rows once, so each rule scans them and not the history."""
+    # Pending: loaded whole, and no verdict yet.
     con.execute(
         """
         create or replace view validation__pending_submissions as
-        select * from raw.submissions where status = 'received'
+        select * from raw.submissions as s
+        where load_state = 'received'
+          and not exists (select 1 from validation.verdicts as v where v.submission_id = s.submission_id)
         """
     )
     pending = [row[0] for row in con.execute(
         "select submission_id from validation__pending_submissions order by 1"
     ).fetchall()]
-    # Literal ids, not a join: DuckDB pushes them through the views to the raw
-    # scan, so the cost follows what arrived, not the history.
-    id_list = ", ".join(str(int(i)) for i in pending) or "null"
     # A source value is kept only where it did not resolve: that is all the
     # rules report, and mostly-empty columns cost nothing to write.
     kept = ", ".join(
@@ -46,8 +46,8 @@ def prepare_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
         select submission_id, source_row, inbox_country, border_point, {kept},
                nationality_ambiguous, counterpart_country_ambiguous,
                {SLICE_KEY_HASHED} as slice_key
-        from intermediate.int_observations__resolved
-        where submission_id in ({id_list})
+        from marts.fct_submitted_observations
+        where submission_id in ({_id_list(pending)})
         """
     )
     settle_slice_keys(con)
@@ -78,7 +78,7 @@ def _record_failures(con: duckdb.DuckDBPyConnection, rule: Rule, sample: list[di
     if total > len(sample):
         con.execute(
             f"""
-            insert into raw.rule_failures
+            insert into validation.rule_failures
             select submission_id, '{rule.rule_id}', '{rule.severity}', source_row, column_name,
                    value::varchar, detail::varchar
             from ({rule.sql.replace("{batch}", BATCH_TABLES[rule.target])})
@@ -86,7 +86,7 @@ def _record_failures(con: duckdb.DuckDBPyConnection, rule: Rule, sample: list[di
         )
         return
     con.executemany(
-        "insert into raw.rule_failures values (?, ?, ?, ?, ?, ?, ?)",
+        "insert into validation.rule_failures values (?, ?, ?, ?, ?, ?, ?)",
         [
             (r["submission_id"], rule.rule_id, rule.severity, r["source_row"], r["column_name"],
              None if r["value"] is None else str(r["value"]),
@@ -117,15 +117,25 @@ def _validate(con: duckdb.DuckDBPyConnection, pending: list[int]) -> list[Verdic
         for rule_id, (success, total, sample) in outcome.items():
             if not success:
                 _record_failures(con, RULES_BY_ID[rule_id], sample, total)
+        # What ingest found while reading the file is a failure like any other.
         con.execute(
+            f"""
+            insert into validation.rule_failures
+            select * from raw.load_failures where submission_id in ({_id_list(pending)})
             """
-            update raw.submissions as s
-            set status = case when exists (
-                    select 1 from raw.rule_failures f
-                    where f.submission_id = s.submission_id and f.severity = 'error')
-                then 'rejected' else 'accepted' end,
-                decided_at = current_timestamp
-            where status = 'received'
+        )
+        con.execute(
+            f"""
+            insert into validation.verdicts (submission_id, status, decided_by)
+            select submission_id,
+                   case when exists (
+                       select 1 from validation.rule_failures as f
+                       where f.submission_id = p.submission_id and f.severity = 'error')
+                   then 'rejected' else 'accepted' end,
+                   'suites'
+            from validation__pending_submissions as p
+            where submission_id in ({_id_list(pending)})
+            order by submission_id
             """
         )
         con.execute("commit")
@@ -138,16 +148,16 @@ def _validate(con: duckdb.DuckDBPyConnection, pending: list[int]) -> list[Verdic
 def verdicts(con: duckdb.DuckDBPyConnection, submission_ids: list[int]) -> list[Verdict]:
     rows = con.execute(
         """
-        select s.submission_id, s.reporting_country, s.file_name, s.status,
-               count(*) filter (where f.severity = 'error'),
-               count(*) filter (where f.severity = 'warning'),
-               list(distinct f.rule_id order by f.rule_id) filter (where f.rule_id is not null)
-        from raw.submissions as s
-        left join raw.rule_failures as f using (submission_id)
-        where list_contains(?, s.submission_id)
-        group by all
-        order by s.submission_id
+        select submission_id, reporting_country, file_name, status, errors, warnings, rules_failed
+        from marts.fct_submissions
+        where list_contains(?, submission_id)
+        order by submission_id
         """,
         [submission_ids],
     ).fetchall()
     return [Verdict(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or []) for r in rows]
+
+
+def _id_list(ids: list[int]) -> str:
+    """Literal ids, not a join: DuckDB pushes them through the views to the raw scan."""
+    return ", ".join(str(int(i)) for i in ids) or "null"

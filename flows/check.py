@@ -55,7 +55,7 @@ PREVIEW_SQL = """
     select source_row, reporting_country_value as reporting_country, period_value as period,
            flow_type, border_point, counterpart_country, sex, age, nationality_value,
            nationality, count, obs_status
-    from intermediate.int_observations__resolved order by source_row limit ?
+    from marts.fct_submitted_observations order by source_row limit ?
 """
 
 
@@ -206,7 +206,7 @@ def _ingest(scratch: Paths, file: Path, country: str) -> int:
 
 
 def _freeze_resolved(scratch: Paths) -> None:
-    """Turn the view of resolved rows into a table of the same name and rows.
+    """Turn the view of submitted rows into a table of the same name and rows.
 
     Validation, the preview and the receipt would each resolve every name of
     the file again (~0.3 s per 10,000 rows). In a scratch warehouse holding one
@@ -219,10 +219,10 @@ def _freeze_resolved(scratch: Paths) -> None:
     try:
         aliases.load(con, scratch)
         con.execute("begin transaction")
-        con.execute("create table intermediate.int_observations__resolved__frozen as "
-                    "select * from intermediate.int_observations__resolved")
-        con.execute("drop view intermediate.int_observations__resolved")
-        con.execute("alter table intermediate.int_observations__resolved__frozen rename to int_observations__resolved")
+        con.execute("create table marts.fct_submitted_observations__frozen as "
+                    "select * from marts.fct_submitted_observations")
+        con.execute("drop view marts.fct_submitted_observations")
+        con.execute("alter table marts.fct_submitted_observations__frozen rename to fct_submitted_observations")
         con.execute("commit")
     finally:
         con.close()

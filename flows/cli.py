@@ -225,27 +225,37 @@ def cmd_sql(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+# Before the first build made the marts, nothing has a verdict yet: what arrived is "received".
+_RECEIVED_BEFORE_ANY_BUILD = """(select submission_id, reporting_country, file_name, 'received' as status, profile,
+                                   data_rows, received_at, 0 as errors
+                            from raw.submissions where load_state = 'received')"""
+
+
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
-    answer = query.run(
-        paths,
-        f"""
-        select * from (
-            select submission_id as id, reporting_country as country, file_name as file, status,
-                   coalesce(profile, 'standard') as layout,
-                   data_rows as rows, strftime(received_at, '%Y-%m-%d %H:%M') as received,
-                   (select count(*) from raw.rule_failures f
-                     where f.submission_id = s.submission_id and f.severity = 'error') as errors,
-                   null::varchar as note
-            from raw.submissions s
-            union all
-            select null, if(contains(path, '/'), upper(split_part(path, '/', 1)), null), path, 'refused',
-                   null, null, strftime(first_seen, '%Y-%m-%d %H:%M'), null, reason
-            from raw.refused_files
-        ) {"where country = ?" if args.country else ""}
-        order by id is null, id, file
-        """,
-        [args.country.upper()] if args.country else [],
-    )
+    def listing(submissions: str) -> query.Answer:
+        return query.run(
+            paths,
+            f"""
+            select * from (
+                select submission_id as id, reporting_country as country, file_name as file, status,
+                       coalesce(profile, 'standard') as layout,
+                       data_rows as rows, strftime(received_at, '%Y-%m-%d %H:%M') as received,
+                       errors, null::varchar as note
+                from {submissions}
+                union all
+                select null, if(contains(path, '/'), upper(split_part(path, '/', 1)), null), path, 'refused',
+                       null, null, strftime(first_seen, '%Y-%m-%d %H:%M'), null, reason
+                from raw.refused_files
+            ) {"where country = ?" if args.country else ""}
+            order by id is null, id, file
+            """,
+            [args.country.upper()] if args.country else [],
+        )
+
+    try:
+        answer = listing("marts.fct_submissions")
+    except duckdb.CatalogException:
+        answer = listing(_RECEIVED_BEFORE_ANY_BUILD)
     _emit(answer.columns, answer.rows, args.format)
     if args.format == "table":
         unmapped = _unmapped(paths, args.country)

@@ -129,9 +129,10 @@ def _keep_recorded_verdicts(paths: Paths, verdicts: list[stages.Verdict], record
     if changed:
         con = connect(paths.warehouse)
         try:
-            for verdict in changed:
-                con.execute("update raw.submissions set status = ? where submission_id = ?",
-                            [recorded[verdict.submission_id], verdict.submission_id])
+            # Appended after the suites' own: the latest verdict is the one answered.
+            con.executemany(
+                "insert into validation.verdicts (submission_id, status, decided_by) values (?, ?, 'rebuild')",
+                [(v.submission_id, recorded[v.submission_id]) for v in changed])
         finally:
             con.close()
     return [f"{v.country}/{v.file_name} [submission {v.submission_id}]: recorded {recorded[v.submission_id]}, "

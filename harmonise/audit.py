@@ -105,14 +105,14 @@ def _reject_blamed(paths: Paths, tests: list[FailedTest]) -> dict[int, list[str]
         try:
             con.execute(
                 """
-                insert into raw.rule_failures
+                insert into validation.rule_failures
                 select submission_id, 'A01', 'error', source_row, column_name, value, 'dbt test ' || test
                 from hmo_blamed
                 """
             )
             con.execute(
-                "update raw.submissions set status = 'rejected', decided_at = current_timestamp "
-                "where list_contains(?, submission_id)",
+                "insert into validation.verdicts (submission_id, status, decided_by) "
+                "select unnest(?), 'rejected', 'audit'",
                 [sorted(blamed)],
             )
             con.execute("commit")
@@ -138,7 +138,7 @@ def _mark_audited(paths: Paths) -> int:
     con = connect(paths.warehouse)
     try:
         decided = con.execute(
-            "select coalesce(max(submission_id), 0) from raw.submissions where status in ('accepted', 'rejected')"
+            "select coalesce(max(submission_id), 0) from validation.verdicts"
         ).fetchone()
         assert decided is not None  # an aggregate always returns a row
         through = decided[0]

@@ -109,23 +109,11 @@ class Added:
 def _resolution(con: duckdb.DuckDBPyConnection, country: str, name: str) -> tuple[str | None, list[str]]:
     """How the name resolves for the country now: (code or None, candidates when ambiguous).
 
-    The order is that of dbt_project/macros/country_name_candidates.sql (a
-    code is no name to add an alias for, so that step is left out here).
+    The order is dbt's (dbt_project/macros/country_name_candidates.sql), asked
+    through the table macro it creates.
     """
-    found = con.execute(
-        """
-        with asked as (select main.name_key(?) as name_key)
-        select coalesce(
-            (select codes from intermediate.int_national_alias_keys, asked
-             where reporting_country = ? and lookup_key = asked.name_key),
-            (select codes from intermediate.int_country_name_keys, asked
-             where kind = 'full' and lookup_key = asked.name_key),
-            (select codes from intermediate.int_country_name_keys, asked
-             where kind = 'loose' and lookup_key = main.loose_key(asked.name_key)))
-        """,
-        [name, country],
-    ).fetchone()
-    assert found is not None  # a select without from returns one row
+    found = con.execute("select codes from main.country_name_codes(?, ?)", [country, name]).fetchone()
+    assert found is not None  # the macro's query always returns its one row
     codes = found[0] or []
     return (codes[0] if len(codes) == 1 else None), list(codes)
 
@@ -173,9 +161,9 @@ def add(con: duckdb.DuckDBPyConnection, paths: Paths, country: str, name: str, c
     load(con, paths)
     fixes = con.execute(
         """
-        select distinct s.submission_id, s.file_name
-        from raw.rule_failures as f
-        join raw.submissions as s using (submission_id)
+        select distinct f.submission_id, f.file_name
+        from marts.fct_rule_failures as f
+        join marts.fct_submissions as s using (submission_id)
         where s.reporting_country = ? and s.status = 'rejected' and f.rule_id = 'R02'
           and f.column_name in ('nationality', 'counterpart_country')
           and main.name_key(f.value) = main.name_key(?)

@@ -429,7 +429,7 @@ def _insert_loading(con: duckdb.DuckDBPyConnection, submission_id: int | None, c
     inserted = con.execute(
         f"""
         insert into raw.submissions (submission_id, reporting_country, file_name, archive_path,
-                                     sha256, size_bytes, received_at, status)
+                                     sha256, size_bytes, received_at, load_state)
         values ({id_sql}, ?, ?, ?, ?, ?, ?, 'loading')
         returning submission_id
         """,
@@ -465,7 +465,7 @@ def receive_again(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: i
     """
     row = con.execute(
         "select reporting_country, file_name, archive_path, sha256, size_bytes, status "
-        "from raw.submissions where submission_id = ?",
+        "from marts.fct_submissions where submission_id = ?",
         [submission_id],
     ).fetchone()
     if row is None:
@@ -507,7 +507,7 @@ def _record_outcome(con: duckdb.DuckDBPyConnection, submission_id: int, outcome:
         update raw.submissions
         set encoding = ?, delimiter = ?, profile = ?, source_columns = ?, column_names = ?, missing_columns = ?,
             duplicate_columns = ?, read_error = ?, data_rows = ?, notes = ?, sum_duplicates = ?,
-            status = 'received'
+            load_state = 'received'
         where submission_id = ?
         """,
         [
@@ -554,11 +554,11 @@ def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
 def discard_incomplete(con: duckdb.DuckDBPyConnection) -> int:
     """Forget submissions a crash left half-loaded; their files are still in the inbox."""
     stale = [row[0] for row in con.execute(
-        "select submission_id from raw.submissions where status = 'loading'"
+        "select submission_id from raw.submissions where load_state = 'loading'"
     ).fetchall()]
     for submission_id in stale:
         con.execute("delete from raw.observations where submission_id = ?", [submission_id])
-        con.execute("delete from raw.rule_failures where submission_id = ?", [submission_id])  # found at load
+        con.execute("delete from raw.load_failures where submission_id = ?", [submission_id])
         con.execute("delete from raw.submissions where submission_id = ?", [submission_id])
     return len(stale)
 
@@ -618,7 +618,7 @@ def load_file(
             con.execute("set preserve_insertion_order = false")
             con.execute(f"insert into raw.observations select {int(submission_id)}, * from ({mapping.sql})")
             if mapping.month_totals:  # C01 on a total over months, which no row can hold (transform._month_totals)
-                con.execute(f"insert into raw.rule_failures select {int(submission_id)}, * from ({mapping.month_totals})")
+                con.execute(f"insert into raw.load_failures select {int(submission_id)}, * from ({mapping.month_totals})")
         except duckdb.InvalidInputException as exc:
             if "Invalid unicode" in str(exc) and not whole_file_encoding:
                 # Only the head was checked (sniff.detect_encoding): a non-UTF-8

@@ -52,14 +52,14 @@ def write_report(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
         """
         select submission_id, reporting_country, file_name, status, data_rows,
                strftime(received_at, '%Y-%m-%d %H:%M'), strftime(decided_at, '%Y-%m-%d %H:%M')
-        from raw.submissions order by submission_id desc
+        from marts.fct_submissions order by submission_id desc
         """
     ).fetchall()
     failures = con.execute(
         """
-        select s.reporting_country, f.rule_id, f.severity, count(*) as rows_failing,
-               count(distinct f.submission_id) as submissions
-        from raw.rule_failures as f join raw.submissions as s using (submission_id)
+        select reporting_country, rule_id, severity, count(*) as rows_failing,
+               count(distinct submission_id) as submissions
+        from marts.fct_rule_failures
         group by all order by rule_id, reporting_country
         """
     ).fetchall()

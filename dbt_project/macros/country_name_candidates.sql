@@ -31,3 +31,24 @@
         {{ prefix }}_loose.codes
     )
 {%- endmacro %}
+
+{#
+  main.country_name_codes(country, name): how one name resolves for a
+  reporting country now, as a table of one row (`codes`, null if nothing
+  matches). `hmo aliases add` asks it, so that Python states no step of the
+  order. Created by a post-hook of fct_submitted_observations, once every
+  relation it reads is built.
+#}
+{% macro create_country_name_resolver() -%}
+create or replace macro main.country_name_codes(country, name) as table
+with keyed as (
+    select
+        name as value,
+        main.name_key(name) as name_key,
+        main.loose_key(main.name_key(name)) as loose_key,
+        country as reporting_country
+)
+select {{ country_name_candidates('asked') }} as codes
+from keyed
+{{ join_country_names('asked', 'keyed.value', 'keyed.name_key', 'keyed.loose_key', 'keyed.reporting_country') }}
+{%- endmacro %}

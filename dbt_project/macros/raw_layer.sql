@@ -1,6 +1,7 @@
 {#-
   The warehouse's tables that no model builds: the raw layer ingest writes,
-  and the pipeline's own bookkeeping. Created at the start of every dbt
+  the validation schema the suites and the audit write, and the pipeline's
+  own bookkeeping. Each schema has one writer (docs/architecture.md). Created at the start of every dbt
   invocation (on-run-start), so `dbt build` works on an empty warehouse, and
   by ingest/warehouse.py when it opens one, from this same text: the body is
   plain SQL, no Jinja, and stays so (tests/ingest/test_warehouse.py).
@@ -31,8 +32,7 @@ create table if not exists raw.submissions (
     notes varchar[],
     sum_duplicates boolean not null default false,  -- the profile sums rows of one standard key
     received_at timestamptz not null,
-    decided_at timestamptz,
-    status varchar not null               -- received | accepted | rejected
+    load_state varchar not null           -- loading (rows being written) | received (loaded, whole)
 );
 create table if not exists raw.observations (
     submission_id integer not null,
@@ -48,7 +48,27 @@ create table if not exists raw.observations (
     count varchar,
     obs_status varchar
 );
-create table if not exists raw.rule_failures (
+-- what can be checked only while the file is read (a profile's month-total lines, which are not rows)
+create table if not exists raw.load_failures (
+    submission_id integer not null,
+    rule_id varchar not null,
+    severity varchar not null,            -- error | warning
+    source_row bigint,
+    column_name varchar,
+    value varchar,
+    detail varchar
+);
+-- the verdicts, appended: a submission's verdict is its latest (validation, then the audit)
+create schema if not exists validation;
+create sequence if not exists validation.verdict_id_seq start 1;
+create table if not exists validation.verdicts (
+    verdict_id integer primary key default nextval('validation.verdict_id_seq'),
+    submission_id integer not null,
+    status varchar not null,              -- accepted | rejected
+    decided_by varchar not null,          -- suites | audit | rebuild (a verdict once answered stands)
+    decided_at timestamptz not null default current_timestamp
+);
+create table if not exists validation.rule_failures (
     submission_id integer not null,
     rule_id varchar not null,
     severity varchar not null,            -- error | warning
@@ -88,5 +108,5 @@ create table if not exists main.hmo_build_state (step varchar, fingerprint varch
 -- submissions up to this id passed the audit build: their verdicts are final
 create table if not exists main.hmo_audit (audited_through integer not null, audited_at timestamptz not null);
 create table if not exists main.hmo_schema (version integer not null);
-insert into main.hmo_schema select 3 where not exists (select 1 from main.hmo_schema);
+insert into main.hmo_schema select 4 where not exists (select 1 from main.hmo_schema);
 {%- endmacro %}

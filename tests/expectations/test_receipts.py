@@ -3,7 +3,7 @@ Spanish and English, and for a name that did not resolve, what it may be and wha
 
 One real pipeline run (ingest, dbt, Great Expectations) builds the warehouse; the
 failures the rules cannot emit yet (an ambiguous name) are inserted into its
-raw.rule_failures, and the receipt is read back from it.
+validation.rule_failures, and the receipt is read back from it.
 """
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ def with_failures(paths: Paths, submission_id: int, failures: list[tuple]) -> It
     con = connect(paths.warehouse)
     try:
         con.execute("begin transaction")
-        con.execute("delete from raw.rule_failures where submission_id = ?", [submission_id])
-        con.executemany("insert into raw.rule_failures values (?, ?, ?, ?, ?, ?, ?)",
+        con.execute("delete from validation.rule_failures where submission_id = ?", [submission_id])
+        con.executemany("insert into validation.rule_failures values (?, ?, ?, ?, ?, ?, ?)",
                         [(submission_id, *failure) for failure in failures])
         yield receipt_data(con, submission_id)
         con.execute("rollback")

@@ -219,7 +219,7 @@ def test_every_failing_row_is_recorded_past_the_gx_sample(paths):
     con = connect(paths.warehouse)
     [verdict] = validate_pending(con)
     assert verdict.status == "rejected"
-    counts = dict(con.execute("select rule_id, count(*) from raw.rule_failures group by 1").fetchall())
+    counts = dict(con.execute("select rule_id, count(*) from validation.rule_failures group by 1").fetchall())
     assert counts["R02"] == 500
     assert counts["R03"] == 500
 

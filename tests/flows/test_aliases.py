@@ -42,7 +42,7 @@ def test_alias_then_revalidate_accepts_the_rejected_file_and_a_rebuild_keeps_it(
     assert main(["revalidate", str(rejected.submission_id)]) == 0
     out = capsys.readouterr().out
     assert f"submission {rejected.submission_id} received again from the archive as submission" in out
-    statuses = rows(paths.warehouse, "select submission_id, status from raw.submissions order by 1")
+    statuses = rows(paths.warehouse, "select submission_id, status from marts.fct_submissions order by 1")
     assert statuses == [(rejected.submission_id, "rejected"), (rejected.submission_id + 1, "accepted")]
     assert rows(paths.published, "select nationality, count from marts.fct_flows order by 1") == [
         ("GUF", 7), ("VEN", 5)]
@@ -61,7 +61,7 @@ def test_alias_then_revalidate_accepts_the_rejected_file_and_a_rebuild_keeps_it(
     shutil.rmtree(paths.aliases)
     assert main(["rebuild"]) == 0
     assert "Guyane,GUF" in (paths.aliases / "COL.csv").read_text(encoding="utf-8")
-    assert rows(paths.warehouse, "select submission_id, status from raw.submissions order by 1") == statuses
+    assert rows(paths.warehouse, "select submission_id, status from marts.fct_submissions order by 1") == statuses
     assert rows(paths.published, "select nationality, count from marts.fct_flows order by 1") == [
         ("GUF", 7), ("VEN", 5)]
 

@@ -223,7 +223,7 @@ def test_restore_over_data_needs_force_and_force_keeps_the_old_files(
     # Life goes on after the backup: a new event and a changed warehouse.
     late_event = events.record(small, "verdict", submission_id=1, status="accepted")
     con = connect(small.warehouse)
-    con.execute("update raw.submissions set status = 'accepted'")
+    con.execute("update raw.submissions set load_state = 'loading'")
     con.close()
     before = digest_tree(small.root)
 

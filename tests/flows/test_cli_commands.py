@@ -82,7 +82,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         os.utime(copy, (later, later))
 
         ingested = hmo("ingest")
-        statuses = rows(paths.warehouse, "select reporting_country, file_name, status from raw.submissions order by 1")
+        statuses = rows(paths.warehouse, "select reporting_country, file_name, load_state from raw.submissions order by 1")
         answered, published = outbox(paths), paths.published.exists()
         built = hmo("build")
     return Site(paths, ingested, statuses, answered, published, built)

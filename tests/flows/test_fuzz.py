@@ -130,7 +130,7 @@ def _ingest_one(files: dict[str, bytes]):
     try:
         summary = ingest_inbox(con, paths)
         submissions = con.execute(
-            "select submission_id, file_name, status, read_error, missing_columns, duplicate_columns, data_rows, "
+            "select submission_id, file_name, load_state, read_error, missing_columns, duplicate_columns, data_rows, "
             "sha256, archive_path from raw.submissions order by submission_id").fetchall()
         observations = con.execute(
             f"select submission_id, source_row, {', '.join(HEADER)} from raw.observations "

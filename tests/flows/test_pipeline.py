@@ -72,8 +72,10 @@ def test_broken_file_is_rejected_with_every_problem_and_reaches_no_table(first_r
     text = next((paths.outbox / "GTM").glob("*.rejected.txt")).read_text(encoding="utf-8")
     assert "RECHAZADO / REJECTED" in text and "ES: " in text and "EN: " in text
     assert query(paths, "select count(*) from marts.fct_flows where reporting_country = 'GTM'") == [(0,)]
-    # What validation copied to check is gone; the failures stay in raw.rule_failures.
+    # What validation copied to check is gone; the failures stay in validation.rule_failures.
     assert query(paths, "select table_name from information_schema.tables where table_name like 'validation%'") == []
+    assert query(paths, "select count(*) from validation.rule_failures f join raw.submissions s using (submission_id) "
+                        "where s.reporting_country = 'GTM'") == [(3,)]
 
 
 def test_marginal_tables_load_without_double_counting(first_run):

@@ -132,7 +132,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(running, capsys):
 def test_status_shows_refused_files_and_when_it_was_published(paths, capsys):
     con = connect(paths.warehouse)
     con.execute("""insert into raw.submissions (submission_id, reporting_country, file_name, archive_path, sha256,
-                                            size_bytes, data_rows, received_at, status)
+                                            size_bytes, data_rows, received_at, load_state)
                    values (1, 'PAN', 'flows.csv', 'archive/PAN/ab', 'ab', 100, 18, now(), 'received')""")
     con.execute("""insert into raw.refused_files values
         ('PAN/notes.docx', 'not a CSV, TSV, TXT or XLSX file', now(), now()),

@@ -28,7 +28,7 @@ def test_rebuild_replays_archive_and_events_into_the_same_marts(paths, capsys):
     stages.run(paths)
     flows_before = rows(paths.warehouse, "select * from marts.fct_flows order by all")
     submissions_before = rows(paths.warehouse, "select submission_id, file_name, status, sha256, data_rows "
-                                               "from raw.submissions order by all")
+                                               "from marts.fct_submissions order by all")
     receipts_before = sorted(p.name for p in paths.outbox.rglob("*.txt"))
 
     kinds = [event["kind"] for event in events.read_all(paths)]
@@ -42,7 +42,7 @@ def test_rebuild_replays_archive_and_events_into_the_same_marts(paths, capsys):
     assert "fct_flows: " in out and "identical to the replaced warehouse" in out
     assert rows(paths.warehouse, "select * from marts.fct_flows order by all") == flows_before
     assert rows(paths.warehouse, "select submission_id, file_name, status, sha256, data_rows "
-                                 "from raw.submissions order by all") == submissions_before
+                                 "from marts.fct_submissions order by all") == submissions_before
     assert rows(paths.published, "select count(*) from marts.fct_flows") == [(len(flows_before),)]
     assert sorted(p.name for p in paths.outbox.rglob("*.txt")) == receipts_before  # nobody answered twice
     assert list(paths.root.glob("replaced-*/warehouse.duckdb"))  # the old one is kept

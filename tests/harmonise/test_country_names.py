@@ -98,11 +98,11 @@ def resolved(tmp_path_factory) -> dict[tuple[str, str], tuple[str | None, str | 
         rows = con.execute(
             """
             select inbox_country, nationality_value, nationality, nationality_ambiguous
-            from intermediate.int_observations__resolved_rows
+            from marts.fct_submitted_observations
             """
         ).fetchall()
         failures = con.execute(
-            "select value, detail from raw.rule_failures where rule_id = 'R02' and column_name = 'nationality'"
+            "select value, detail from marts.fct_rule_failures where rule_id = 'R02' and column_name = 'nationality'"
         ).fetchall()
     finally:
         con.close()

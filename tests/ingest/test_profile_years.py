@@ -125,7 +125,7 @@ def test_months_that_do_not_add_up_to_the_total_are_rejected_naming_the_row(dari
     assert (problem["rule"], problem["row"], problem["column"], problem["value"]) == ("C01", 5, "period", "350")
     assert problem["message_en"].startswith("The parts do not add up to the total")
     assert con.execute(
-        """select detail from raw.rule_failures join raw.submissions using (submission_id)
+        """select detail from marts.fct_rule_failures
            where file_name = 'transitos_2024_marzo.csv'""").fetchall() == [("360",)]  # the months' sum
     # Nothing of the rejected file reached the published tables.
     assert con.execute("select count(*) from marts.fct_flows where period = date '2024-03-01' "

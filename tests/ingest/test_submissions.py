@@ -73,7 +73,7 @@ def test_a_half_loaded_submission_is_forgotten_and_its_file_read_again(paths):
     con = connect(paths.warehouse)
     con.execute(
         "insert into raw.submissions (submission_id, reporting_country, file_name, archive_path, sha256,"
-        " size_bytes, received_at, status) values (99, 'PAN', 'x.csv', 'x', 'abc', 1, now(), 'loading')"
+        " size_bytes, received_at, load_state) values (99, 'PAN', 'x.csv', 'x', 'abc', 1, now(), 'loading')"
     )
     con.execute("insert into raw.observations (submission_id, source_row) values (99, 2)")
     assert discard_incomplete(con) == 1

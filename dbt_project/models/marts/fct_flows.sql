@@ -14,8 +14,8 @@
 }}
 {% set last_loaded = last_loaded_submission() %}
 
-with submissions as (
-    select * from {{ ref('stg_raw__submissions') }}
+with verdicts as (
+    select * from {{ ref('int_submission_verdicts') }}
 ),
 
 classified as (
@@ -24,7 +24,7 @@ classified as (
 
 new_submissions as (
     select submission_id
-    from submissions
+    from verdicts
     where status = 'accepted'
       and submission_id > {{ last_loaded }}
 ),

@@ -10,7 +10,13 @@ with members as (
 ),
 
 submissions as (
-    select * from {{ ref('stg_raw__submissions') }}
+    select
+        submissions.submission_id,
+        submissions.reporting_country,
+        verdicts.status,
+        verdicts.decided_at
+    from {{ ref('stg_raw__submissions') }} as submissions
+    join {{ ref('int_submission_verdicts') }} as verdicts using (submission_id)
 ),
 
 submission_periods as (

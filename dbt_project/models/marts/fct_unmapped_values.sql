@@ -5,7 +5,7 @@
   map is what waits for a correction or an alias.
 #}
 with failures as (
-    select * from {{ ref('stg_raw__rule_failures') }}
+    select * from {{ ref('stg_validation__rule_failures') }}
     where rule_id = 'R02' and value is not null
 ),
 

@@ -14,7 +14,12 @@ select
     profile,
     sum_duplicates,
     data_rows,
+    source_columns,
+    column_names,
+    missing_columns,
+    duplicate_columns,
+    read_error,
+    notes,
     received_at,
-    decided_at,
-    status
+    load_state
 from source

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'rule_failures') }}
+    select * from {{ source('validation', 'rule_failures') }}
 )
 
 select
