@@ -37,8 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from bench.run import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, PROJECT_ROOT, Harness, Run, Series, StageFailed,
-                       cached_generate, fmt, fresh_dir, git_state, hmo_command, human, loadavg, log, median, met, tail)
+from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, Run, Series, StageFailed, fmt, fresh_dir,
+                           git_state, hmo_command, human, loadavg, log, median, met, tail)
+from bench.phases import cached_generate
+from ingest.settings import PROJECT_ROOT
 
 START, END = "<!-- check:start -->", "<!-- check:end -->"
 BEFORE_SECTION = "## Where the time goes"  # where a first section goes into a file that has none

@@ -11,7 +11,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from bench.run import CBP_FILE, CbpResults, Report, Run, measure_cbp
+from bench.harness import CBP_FILE, Run
+from bench.phases import CbpResults, measure_cbp
+from bench.report import Report
 
 CBP_HEADER = ("Fiscal Year,Month Grouping,Month (abbv),Land Border Region,State,Demographic,Citizenship,"
               "Title of Authority,Encounter Count")

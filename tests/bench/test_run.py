@@ -10,7 +10,9 @@ from pathlib import Path
 
 from ingest.settings import PROJECT_ROOT
 
-from bench.run import DEFAULT_OUT, NOTES_END, NOTES_START, Report, Run, SizeResults, kept_notes, parse_size
+from bench.harness import DEFAULT_OUT, NOTES_END, NOTES_START, Run, parse_size
+from bench.phases import SizeResults
+from bench.report import Report, kept_notes
 
 SECTIONS = ["## Machine", "## 1. Ingest", "## 2. Validation", "## 3. Incremental run",
             "## 4. CBP layout against the standard layout", "## 5. Peak memory (RSS)", "## Where the time goes",
