@@ -49,19 +49,16 @@ from typing import Any
 from bench import fuzz
 from bench.hostile import (HEADER, MTIME_BASE, NATIONALITY_NAMES, Item, Manifest, csv_bytes, valid_rows,
                            xlsx_bytes)
+from bench.harness import CHILD_ENV as BENCH_ENV
+from flows.stages import STAGES
 from ingest.settings import PROJECT_ROOT, Paths
 
 OUT = PROJECT_ROOT / "bench" / "out"
-BOUNDARIES = ("ingest", "validate", "audit", "publish", "receipts")
+# A kill after each stage but the report, in the pipeline's own order.
+BOUNDARIES = STAGES[:STAGES.index("report")]
 INSIDE_INGEST = (1, 3, 6)  # kill `hmo ingest` as the n-th file has been received
 MARTS_SQL = "select * exclude (submission_id) from marts.fct_flows order by all"
-CHILD_ENV = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "GX_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}
+CHILD_ENV = {**BENCH_ENV, "PREFECT_LOGGING_LEVEL": "WARNING"}
 # A server told by the kernel (PR_SET_PDEATHSIG) that its parent died stops within this.
 ORPHAN_GRACE_SECONDS = 20.0
 
