@@ -1,6 +1,8 @@
 """Open and check the GX project in expectations/gx/ (the suites are the rules' only definition).
 
     python -m expectations.gx_project check     # what make test checks too
+    python -m expectations.gx_project measure [STORED] [RUNS]
+                                                # the Data Docs action's cost with STORED results kept
 
 To change a rule, edit its suite through GX and check the files:
 
@@ -110,9 +112,9 @@ def _check_checkpoints(context: Any) -> list[str]:
         if ran != suites:
             problems.append(f"checkpoint {name} runs {ran}, not {suites}")
         formats = checkpoint.result_format
-        if not isinstance(formats, dict) or formats.get("result_format") != "COMPLETE" or formats.get(
+        if not isinstance(formats, dict) or formats.get("result_format") != "SUMMARY" or formats.get(
                 "unexpected_index_column_names") != ["submission_id"]:
-            problems.append(f"checkpoint {name}: result_format must be COMPLETE with every failing submission_id")
+            problems.append(f"checkpoint {name}: result_format must be SUMMARY with every failing submission_id")
         actions = [(a.type, list(getattr(a, "site_names", []))) for a in checkpoint.actions]
         if actions != [("hmo_update_site_data_docs", list(SITES))]:
             problems.append(f"checkpoint {name}: its one action updates the sites {SITES} (got {actions})")
@@ -145,7 +147,114 @@ def _check_config(context: Any) -> list[str]:
     return problems
 
 
+def measure(stored: int = 3000, runs: int = 5) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of the checkpoint's action in each of `runs` runs of one country's batch,
+    with `stored` validation results in the stores.
+
+    The batch: one file of 300 rows, all failing R02, so every run stores results
+    with GX's full 200-row sample. The stores are filled as a long history leaves
+    them: the country's partition and the staff's at the action's `keep_results`
+    (the most it lets them hold, and all the action reads), the rest spread over
+    the other members' partitions, which a PAN run does not open.
+    """
+    import shutil
+    import time
+
+    import duckdb
+
+    from expectations.gx_docs import UpdateSiteDataDocsAction
+    from expectations.validate import prepare_batches
+    from ingest.settings import ISO3_MEMBERS, PROJECT_ROOT, Paths
+    from ingest.warehouse import connect
+
+    with tempfile.TemporaryDirectory(prefix="hmo-gx-measure-") as folder:
+        paths = Paths(Path(folder))
+        con = connect(paths.warehouse)
+        for seed in ("cl_age", "countries"):
+            con.execute(f"create schema if not exists seeds; create table seeds.{seed} as "
+                        "select * from read_csv(?, all_varchar = true)",
+                        [str(PROJECT_ROOT / "dbt_project" / "seeds" / f"{seed}.csv")])
+        con.execute("insert into raw.submissions (submission_id, reporting_country, file_name, archive_path, "
+                    "sha256, size_bytes, data_rows, missing_columns, duplicate_columns, received_at, status) "
+                    "values (1, 'PAN', 'f.csv', 'a', 's', 1, 300, [], [], now(), 'received')")
+        columns = ["reporting_country", "period", "flow_type", "counterpart_country", "sex", "age",
+                   "nationality", "count", "obs_status"]
+        values = {"reporting_country": "'PAN'", "period": "date '2024-01-01'", "flow_type": "'ENTRY'",
+                  "counterpart_country": "'_T'", "sex": "'_T'", "age": "'_T'", "nationality": "null::varchar",
+                  "count": "1::bigint", "obs_status": "'A'"}
+        con.execute("create schema intermediate; create table intermediate.int_observations__resolved as "
+                    "select 1 as submission_id, range + 2 as source_row, 'PAN' as inbox_country, "
+                    "'_T' as border_point, "
+                    + ", ".join(f"{values[c]} as {c}, " + ("'Nowhere ' || range" if c == "nationality" else "null")
+                                + f"::varchar as {c}_value" for c in columns)
+                    + ", null::varchar as nationality_ambiguous, null::varchar as counterpart_country_ambiguous "
+                    "from range(300)")
+        prepare_batches(con)
+        run_suites_once = __import__("expectations.suites", fromlist=["run_suites"]).run_suites
+        run_suites_once(con)
+        keep = open_project().checkpoints.get(CHECKPOINT).actions[0].keep_results
+        results = paths.data_docs / "validations"
+        others = [c for c in ISO3_MEMBERS if c != "PAN"]
+        plan = {"PAN": keep, "staff": keep}
+        rest = max(stored - 2 * keep, 0)
+        plan.update({c: rest // len(others) + (1 if i < rest % len(others) else 0) for i, c in enumerate(others)})
+        # One run's row-suite result (the one with the 200-row sample) and its page, as the pattern.
+        [pattern] = [p for p in (results / "PAN").rglob("*.json") if "standard_row" in p.parts]
+        [page] = list((paths.data_docs / "sites" / "PAN" / "validations" / "standard_row").rglob(pattern.stem + ".html"))
+        for store, count in plan.items():
+            _copy_history(pattern, page, results / store, paths.data_docs / "sites" / store, count,
+                          "PAN" if store == "staff" else store, with_pages=store in ("PAN", "staff"))
+        kept = sum(1 for _ in results.rglob("*.json"))
+        timings: list[tuple[float, float]] = []
+        original = UpdateSiteDataDocsAction.run
+
+        def timed(self: Any, *args: Any, **kwargs: Any) -> dict:
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                timings.append((time.perf_counter() - wall, time.process_time() - cpu))
+
+        UpdateSiteDataDocsAction.run = timed  # type: ignore[method-assign]
+        try:
+            for _ in range(runs):
+                run_suites_once(con)
+        finally:
+            UpdateSiteDataDocsAction.run = original  # type: ignore[method-assign]
+            con.close()
+        print(f"{kept} validation results stored; {runs} runs of PAN's batch")
+        shutil.rmtree(folder, ignore_errors=True)
+    return timings
+
+
+def _copy_history(result: Path, page: Path, store: Path, site: Path, count: int, run_name: str,
+                  with_pages: bool) -> None:
+    """`count` copies of `result` (and of its page) in `store`, as runs of past hours would have left them."""
+    import datetime as dt
+    import shutil
+
+    suite, batch = result.parent.parent.parent.name, result.name
+    start = dt.datetime(2016, 1, 1)
+    for i in range(count):
+        run_time = (start + dt.timedelta(hours=i)).strftime("%Y%m%dT%H%M%S.%fZ")
+        target = store / suite / run_name / run_time / batch
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result, target)
+        if with_pages:
+            html = site / "validations" / suite / run_name / run_time / page.name
+            html.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(page, html)
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["measure"]:
+        numbers = [int(a) for a in argv[1:3]]
+        timings = measure(*numbers)
+        for wall, cpu in timings:
+            print(f"action: {wall:.3f} s wall, {cpu:.3f} s CPU")
+        walls = sorted(w for w, _ in timings)
+        print(f"median {walls[len(walls) // 2]:.3f} s wall")
+        return 0
     if argv != ["check"]:
         print(__doc__)
         return 2

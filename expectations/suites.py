@@ -6,9 +6,9 @@ runs the checkpoint once per reporting country of the pending batch, in a
 context of its own whose country site and results store are that country's
 (`runtime_environment`), so the checkpoint's action writes the country's
 Data Docs and the staff's, and nobody else's. GX decides pass or fail; the
-rows that failed come from GX too: the result's sample when it holds them
-all, else `ValidationDefinition.get_unexpected_rows()` (no 200-row cap; the
-engine in gx_duckdb.py answers it from the rows the count already produced).
+rows that failed come from GX too: `ValidationDefinition.get_unexpected_rows()`
+for a rule in SQL (no 200-row cap; the engine in gx_duckdb.py answers it from
+the rows the count already produced), the result's index list for a built-in.
 
 This module imports GX only when it runs: receipts and the report read
 `data_docs_index` without paying for it.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import logging
 import os
 import re
@@ -147,23 +148,33 @@ def _failing_rows(definition: ValidationDefinition, rule_id: str, expectation_id
     [expectation] = [e for e in definition.suite.expectations if e.id == expectation_id]
     found = result.result
     if isinstance(expectation, UnexpectedRowsExpectation):
+        # The checkpoint asks for a SUMMARY: the stored results (and the Data Docs
+        # index that reads them) stay small, and GX's 200-row sample would not
+        # do anyway. The rows come from the query the count already materialised.
         total = found["observed_value"]
-        rows = found.get("details", {}).get("unexpected_rows", [])
-        if len(rows) < total:  # GX's sample stops at 200
+        with _no_progress_bars():
             rows = definition.get_unexpected_rows(expectation, batch_parameters=batch_parameters)
     else:
         # A column-map expectation: the checkpoint's result format asks for every
-        # failing row's submission_id (unexpected_index_list, not capped at 200
-        # on SQL, unlike the failing values); meta.failing_row fixes the fields
-        # the column's value does not give.
+        # failing row's submission_id (partial_unexpected_count past any batch:
+        # the index list is not capped at 200 on SQL, unlike the values);
+        # meta.failing_row fixes the fields the column's value does not give.
         total = found["unexpected_count"]
-        column = expectation.configuration.kwargs["column"]
+        column = getattr(expectation, "column")
         fixed = meta.get("failing_row", {})
-        rows = [{"value": entry.get(column), **entry, **fixed}
-                for entry in found.get("unexpected_index_list") or []]
+        entries = found.get("unexpected_index_list") or found.get("partial_unexpected_index_list") or []
+        rows = [{"value": entry.get(column), **entry, **fixed} for entry in entries]
     if len(rows) != total:
         raise RuleFailedToRun(f"rule {rule_id}: GX counted {total} failing rows and returned {len(rows)}")
     return [{column: row.get(column) for column in FAILURE_COLUMNS} for row in rows]
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    # GX 1.24's Batch.compute_metrics (under get_unexpected_rows) draws tqdm
+    # bars on stderr whatever the project's progress_bars say.
+    with contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 def _raise_if_broken(rule_id: str, exception_info: dict | None) -> None:
