@@ -22,6 +22,7 @@ import duckdb
 import sqlalchemy as sa
 from duckdb_engine import ConnectionWrapper
 from great_expectations.datasource.fluent import SQLDatasource
+from great_expectations.datasource.fluent.config_str import ConfigStr
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from sqlalchemy.pool import NullPool
 
@@ -88,8 +89,16 @@ class LiveDuckDBDatasource(SQLDatasource):
     def execution_engine_type(self) -> Type[SqlAlchemyExecutionEngine]:
         return PersistentConnectionExecutionEngine
 
+    def _connection_name(self) -> str:
+        # A committed config names the connection as `${...}`, filled from the context's runtime_environment.
+        value = self.connection_string
+        if isinstance(value, ConfigStr):
+            assert self._config_provider is not None  # a datasource loaded from a project has its context's
+            return value.get_config_value(self._config_provider)
+        return value
+
     def _create_engine(self) -> sa.Engine:
-        name = str(self.connection_string)
+        name = self._connection_name()
         connection = _LIVE_CONNECTIONS[name]
 
         def new_cursor() -> ConnectionWrapper:
@@ -111,7 +120,7 @@ class LiveDuckDBDatasource(SQLDatasource):
             self._execution_engine = PersistentConnectionExecutionEngine(
                 engine=self.get_engine(), create_temp_table=self.create_temp_table
             )
-            _ENGINES[str(self.connection_string)].append(self._execution_engine)
+            _ENGINES[self._connection_name()].append(self._execution_engine)
         return self._execution_engine
 
 

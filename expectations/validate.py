@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa  # type: ignore[import-untyped]  # ships no type information
 
 from expectations.rules import RULES_BY_ID, SLICE_KEY_EXACT, SLICE_KEY_HASHED, Rule
-from expectations.suites import BATCH_TABLES, run_suites
+from expectations.suites import BATCH_TABLES, RuleOutcome, run_suites
 
 @dataclass
 class Verdict:
@@ -73,27 +74,23 @@ def settle_slice_keys(con: duckdb.DuckDBPyConnection, table: str = BATCH_TABLES[
     return bool(shared)
 
 
-def _record_failures(con: duckdb.DuckDBPyConnection, rule: Rule, sample: list[dict], total: int) -> None:
-    """GX returns at most 200 rows; past that, the rule's own SQL writes every row in DuckDB."""
-    if total > len(sample):
-        con.execute(
-            f"""
-            insert into validation.rule_failures
-            select submission_id, '{rule.rule_id}', '{rule.severity}', source_row, column_name,
-                   value::varchar, detail::varchar
-            from ({rule.sql.replace("{batch}", BATCH_TABLES[rule.target])})
-            """
-        )
+def _record_failures(con: duckdb.DuckDBPyConnection, outcome: RuleOutcome) -> None:
+    """Every failing row GX returned, in one insert from an Arrow table (a file can fail a million rows)."""
+    if not outcome.rows:
         return
-    con.executemany(
-        "insert into validation.rule_failures values (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (r["submission_id"], rule.rule_id, rule.severity, r["source_row"], r["column_name"],
-             None if r["value"] is None else str(r["value"]),
-             None if r["detail"] is None else str(r["detail"]))
-            for r in sample
-        ],
-    )
+    failures = pa.Table.from_pylist(outcome.rows)
+    con.register("hmo_rule_failures", failures)
+    try:
+        con.execute(
+            """
+            insert into validation.rule_failures
+            select submission_id, ?, ?, source_row, column_name, value::varchar, detail::varchar
+            from hmo_rule_failures
+            """,
+            [outcome.rule_id, outcome.severity],
+        )
+    finally:
+        con.unregister("hmo_rule_failures")
 
 
 def validate_pending(con: duckdb.DuckDBPyConnection) -> list[Verdict]:
@@ -109,14 +106,13 @@ def validate_pending(con: duckdb.DuckDBPyConnection) -> list[Verdict]:
 def _validate(con: duckdb.DuckDBPyConnection, pending: list[int]) -> list[Verdict]:
     if not pending:
         return []
-    outcome = run_suites(con)
+    outcomes = run_suites(con)
     # Failures and verdicts land together or not at all: a crash in between
     # leaves the submissions pending, to be validated again from scratch.
     con.execute("begin transaction")
     try:
-        for rule_id, (success, total, sample) in outcome.items():
-            if not success:
-                _record_failures(con, RULES_BY_ID[rule_id], sample, total)
+        for outcome in outcomes:
+            _record_failures(con, outcome)
         # What ingest found while reading the file is a failure like any other.
         con.execute(
             f"""

@@ -63,6 +63,11 @@ class Paths:
         return self.root / "aliases"
 
     @property
+    def data_docs(self) -> Path:
+        """Great Expectations' Data Docs (sites/<ISO3>/, sites/staff/) and the validation results they show."""
+        return self.root / "data_docs"
+
+    @property
     def writer_lock(self) -> Path:
         return self.root / "writer.lock"
 

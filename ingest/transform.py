@@ -18,7 +18,7 @@ class Plan:
     missing: list[str]  # "standard column=source column" the file lacks
     ignored: list[str]  # source columns nothing reads
     named_twice: list[str]  # "standard column=header|header": one column the header names more than once
-    # Rows of raw.rule_failures (rule_id, severity, source_row, column_name, value, detail) for
+    # Rows of raw.load_failures (rule_id, severity, source_row, column_name, value, detail) for
     # month columns that do not add up to their total column; None when the layout has none.
     month_totals: str | None = None
 

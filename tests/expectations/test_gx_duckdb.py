@@ -69,3 +69,39 @@ def test_the_batch_is_read_where_it_is_not_copied(tmp_path):
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
     assert result.result["observed_value"] == 5
     assert statements and not [s for s in statements if "temporary table" in s.lower()]
+
+
+def test_all_failing_rows_of_one_partition_come_from_the_rows_the_count_produced(tmp_path):
+    """As the pipeline runs it: the connection named through runtime_environment, one country's batch,
+    and the rows past GX's 200-row sample fetched with get_unexpected_rows, without running the query again."""
+    from great_expectations.core.partitioners import PartitionerColumnValue
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create table t as select range as id, case when range % 2 = 0 then 'PAN' else 'CRI' end as country "
+                "from range(1000)")
+    con.execute("create sequence executions")
+    with live_connection(con) as name:
+        context = gx.get_context(mode="ephemeral", runtime_environment={"connection": name})
+        datasource = context.data_sources.add_hmo_duckdb(name="w", connection_string="${connection}")
+        batch = datasource.add_table_asset(name="t", table_name="t").add_batch_definition(
+            "by_country", partitioner=PartitionerColumnValue(column_name="country"), validate_partitioner=False)
+        suite = context.suites.add(gx.ExpectationSuite(name="s"))
+        expectation = suite.add_expectation(gx.expectations.UnexpectedRowsExpectation(
+            unexpected_rows_query="select id, country, nextval('executions') as n from {batch} where id < 600"))
+        definition = context.validation_definitions.add(gx.ValidationDefinition(name="v", data=batch, suite=suite))
+        [result] = definition.run(batch_parameters={"country": "PAN"}, result_format="COMPLETE").results
+        assert result.result["observed_value"] == 300
+        assert len(result.result["details"]["unexpected_rows"]) == 200
+        rows = definition.get_unexpected_rows(expectation, batch_parameters={"country": "PAN"})
+    assert sorted(r["id"] for r in rows) == list(range(0, 600, 2))
+    assert {r["country"] for r in rows} == {"PAN"}
+    assert con.execute("select nextval('executions')").fetchone() == (301,)
+
+
+def test_gx_still_drops_duckdb_connections_between_metrics():
+    """Pinned GX (pyproject: great-expectations==1.24.1) keeps connections only for these dialects.
+    If DuckDB joins them, GX keeps the connection itself: drop our get_connection override."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as engine
+
+    assert "duckdb" not in {dialect.value for dialect in engine._PERSISTED_CONNECTION_DIALECTS}
+    assert gx.__version__ == "1.24.1"

@@ -1,4 +1,4 @@
-"""Each rule's SQL on hand-made resolved rows (the shape int_observations__resolved gives)."""
+"""Each rule's SQL, as its suite states it, on hand-made resolved rows (the shape int_observations__resolved gives)."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,7 @@ import duckdb
 import pytest
 
 from expectations.rules import RULES_BY_ID, SLICE_KEY_EXACT, SLICE_KEY_HASHED
+from expectations.suites import BATCH_TABLES
 from expectations.validate import settle_slice_keys
 from ingest.settings import PROJECT_ROOT
 
@@ -52,10 +53,18 @@ def batch(con, rows: list[str], inbox: str = "PAN") -> None:
     key = SLICE_KEY_HASHED if con.execute("select getvariable('slice_key')").fetchone()[0] == "hashed" else SLICE_KEY_EXACT
     con.execute(f"create or replace table validation__pending_observations as "
                 f"select *, {key} as slice_key from validation__pending_observations")
+    # The file suite's batch: the submission the rows belong to (S03 reads its rows).
+    con.execute("create or replace table validation__pending_submissions as "
+                "select 1 as submission_id, ? as reporting_country", [inbox])
+
+
+def rule_sql(rule_id: str) -> str:
+    rule = RULES_BY_ID[rule_id]
+    return rule.sql.replace("{batch}", BATCH_TABLES[rule.target])
 
 
 def failing(con, rule_id: str) -> list[tuple]:
-    sql = RULES_BY_ID[rule_id].sql.replace("{batch}", "validation__pending_observations")
+    sql = rule_sql(rule_id)
     return sorted(con.execute(f"select source_row, column_name, value from ({sql})").fetchall(),
                   key=lambda r: (r[0] or 0, r[1] or ""))
 
@@ -139,7 +148,7 @@ def test_c02_compares_marginal_tables_on_their_finest_age_bands(con):
     batch(con, rows[:-1] + ["PAN,2024-01,ENTRY,_T,_T,M,_T,_T,6,A"])
     assert [r[2] for r in failing(con, "C02")] == ["10", "11"]
     # The detail names this row's table and every table's total, for receipts to phrase.
-    sql = RULES_BY_ID["C02"].sql.replace("{batch}", "validation__pending_observations")
+    sql = rule_sql("C02")
     details = sorted((json.loads(r[0]) for r in con.execute(f"select detail from ({sql})").fetchall()),
                      key=lambda d: d["cross_section"])
     assert [d["cross_section"] for d in details] == ["nationality", "sex"]
@@ -157,7 +166,7 @@ def test_r04_names_each_repeated_row(con):
         "PAN,2024-01,ENTRY,_T,_T,M,_T,VEN,2,A",
     ])
     assert failing(con, "R04") == [(3, "key", None)]
-    sql = RULES_BY_ID["R04"].sql.replace("{batch}", "validation__pending_observations")
+    sql = rule_sql("R04")
     # The first row with the key, as a number: receipts say "same key as row 2" in either language.
     assert con.execute(f"select detail from ({sql})").fetchall() == [("2",)]
 
@@ -173,6 +182,13 @@ def test_r03_allows_an_empty_count_only_when_suppressed(con):
 def test_s03_row_country_must_match_the_folder(con):
     batch(con, ["CRI,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A"])
     assert failing(con, "S03") == [(2, "reporting_country", "CRI")]
+
+
+def test_s03_reads_the_rows_of_the_files_in_its_batch(con):
+    """The file suite's batch is one country's files: rows of files outside it are not its to report."""
+    batch(con, ["CRI,2024-01,ENTRY,_T,_T,F,_T,VEN,1,A"])
+    con.execute("update validation__pending_submissions set submission_id = 2")
+    assert failing(con, "S03") == []
 
 
 def test_s03_the_folder_must_be_a_reporting_country(con):
@@ -237,7 +253,7 @@ def test_s02_names_each_column_missing_or_named_more_than_once():
         ) as t(submission_id, read_error, missing_columns, duplicate_columns)
         """
     )
-    sql = RULES_BY_ID["S02"].sql.replace("{batch}", "validation__pending_submissions")
+    sql = rule_sql("S02")
     assert con.execute(f"select * from ({sql}) order by all").fetchall() == [
         (1, None, "age", None, None),
         (1, None, "nationality", "Citizenship", None),
