@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from expectations.rules import RULES_BY_ID
+from expectations.suites import data_docs_index
 from ingest import events
 from ingest.layout import STANDARD_COLUMNS, normalise_name
 from ingest.settings import Paths
@@ -589,6 +590,8 @@ def render_text(data: dict) -> str:
         lines.append(f"Tipos de flujo / Flow types: {', '.join(data.get('flow_types') or []) or '-'}")
     for note in data.get("notes") or []:
         lines.append(f"Nota / Note: {note}")
+    if data.get("data_docs"):
+        lines.append(f"Validación regla por regla / Validation rule by rule (Data Docs): {data['data_docs']}")
     errors = [p for p in data["problems"] if p["severity"] == "error"]
     warnings = [p for p in data["problems"] if p["severity"] == "warning"]
     lines.append(f"Errores / Errors: {len(errors)}   Advertencias / Warnings: {len(warnings)}")
@@ -623,6 +626,10 @@ def _write_atomically(path: Path, text: str) -> None:
 def write_receipt(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: int,
                   duplicate_id: int | None = None) -> Path:
     data = receipt_data(con, submission_id, duplicate_id)
+    docs = data_docs_index(paths, data["reporting_country"])
+    if duplicate_id is None and docs.exists():
+        # The country's own site: its statisticians never see another country's results there.
+        data["data_docs"] = docs.relative_to(paths.root).as_posix()
     folder = paths.outbox / data["reporting_country"]
     folder.mkdir(parents=True, exist_ok=True)
     receipt_id = f"d{duplicate_id}" if duplicate_id is not None else str(submission_id)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from expectations.receipts import Answers, answer_due
+from expectations.suites import data_docs_index
 from expectations.validate import Verdict, validate_pending
 from harmonise.audit import AuditOutcome, audit
 from harmonise.dbt import BuildFailed, DbtProject
@@ -125,7 +126,7 @@ def report(paths: Paths) -> Path:
         built = con.execute("select count(*) from duckdb_tables() where schema_name = 'marts'").fetchone()
         if not built or not built[0]:
             raise NothingToReport("the harmonised tables are not built yet: run `hmo run` (or `hmo build`) first")
-        return write_report(con, paths.reports / "quality_report.html")
+        return write_report(con, paths.reports / "quality_report.html", data_docs_index(paths, None))
     finally:
         con.close()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -47,7 +48,17 @@ def _status_grid(con: duckdb.DuckDBPyConnection) -> str:
     return f'<table class="grid"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def write_report(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
+def _data_docs_link(report: Path, data_docs: Path | None) -> str:
+    if data_docs is None or not data_docs.exists():
+        return ""
+    # Relative, so the link holds wherever the data directory is copied or served.
+    href = html.escape(os.path.relpath(data_docs, report.parent))
+    return (f'<p>Cada validación, regla por regla / Every validation, rule by rule: '
+            f'<a href="{href}">Great Expectations Data Docs</a></p>')
+
+
+def write_report(con: duckdb.DuckDBPyConnection, target: Path, data_docs: Path | None = None) -> Path:
+    """`data_docs`: the staff site of the Great Expectations Data Docs, linked when it exists."""
     submissions = con.execute(
         """
         select submission_id, reporting_country, file_name, status, data_rows,
@@ -112,6 +123,7 @@ table.grid td {{ width: 18px; text-align: center; color: white; }}
 {_table(["country", "months missing", "months late", "last accepted month"], late)}
 <h2>Reglas incumplidas / Rule failures</h2>
 {_table(["country", "rule", "meaning", "severity", "rows", "submissions"], failures)}
+{_data_docs_link(target, data_docs)}
 <h2>Valores sin correspondencia / Source values that did not map (Q03)</h2>
 <p>A name fixed by an alias (<code>hmo aliases add</code>) leaves this table; its rejected files can be
 validated again with <code>hmo revalidate</code>. / Un nombre resuelto con un alias sale de esta tabla.</p>

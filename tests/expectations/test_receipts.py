@@ -221,3 +221,15 @@ def test_file_and_row_problems_are_explained_in_both_languages(warehouse):
     assert said["R03", "count"][0].startswith("Vacía: solo puede faltar con estado_obs Q")
     assert "[S01] error · fila/row - · columna/column - · valor/value 'not a well-formed table" in text
     assert "None" not in text
+
+
+def test_each_receipt_links_its_own_countrys_data_docs_and_the_report_links_the_staff_site(warehouse):
+    receipt = json.loads(written(warehouse, "MEX", ".rejected.json"))
+    assert receipt["data_docs"] == "data_docs/sites/MEX/index.html"
+    assert "(Data Docs): data_docs/sites/MEX/index.html" in written(warehouse, "MEX", ".rejected.txt")
+    site = warehouse.root / "data_docs" / "sites" / "MEX"
+    pages = " ".join(page.read_text(encoding="utf-8") for page in site.rglob("*.html"))
+    assert "MEX" in pages and "CAN" not in pages and "COL" not in pages  # never another country's results
+    report = (warehouse.reports / "quality_report.html").read_text(encoding="utf-8")
+    assert 'href="../data_docs/sites/staff/index.html"' in report
+    assert (warehouse.reports / "../data_docs/sites/staff/index.html").resolve().exists()
