@@ -10,6 +10,13 @@ Two problems with GX's stock SQL datasource on DuckDB, both solved here:
   process already holds, and only one process may write. So the engine does not
   open the file at all: it runs on cursors of the caller's connection, and the
   suites run where the data lives, inside the pipeline's own transaction scope.
+
+The committed project (expectations/gx/great_expectations.yml) names the
+connection `${hmo_connection}`; a run fills it through the context's
+`runtime_environment` with the name `live_connection()` yields. GX 1.24 has no
+supported way to keep a DuckDB connection open (tests/expectations/
+test_gx_duckdb.py says when that changes); great-expectations is pinned
+(pyproject.toml) and those tests fail on an upgrade that breaks this seam.
 """
 from __future__ import annotations
 
@@ -42,9 +49,10 @@ class PersistentConnectionExecutionEngine(SqlAlchemyExecutionEngine):
     """Keeps one connection, and runs each raw-SQL query (GX's query metrics) once.
 
     GX computes an UnexpectedRowsExpectation twice: `SELECT COUNT(*) FROM (q)`
-    for the count and `q` again for the sample rows. Each distinct `q` is
-    materialised once in a temporary table of this connection and both metrics
-    read that, halving the cost of every SQL-backed rule.
+    for the count and `q` again for the sample rows, and
+    `ValidationDefinition.get_unexpected_rows` runs `q` a third time for every
+    failing row. Each distinct `q` is materialised once in a temporary table of
+    this connection and all three read that: the rule's SQL runs once.
     """
 
     def __init__(self, *args, **kwargs) -> None:

@@ -147,7 +147,7 @@ def _check_config(context: Any) -> list[str]:
     return problems
 
 
-def measure(stored: int = 3000, runs: int = 5) -> list[tuple[float, float]]:
+def measure(stored: int = 3000, runs: int = 5, project: Path = GX_PROJECT) -> list[tuple[float, float]]:
     """(wall, CPU) seconds of the checkpoint's action in each of `runs` runs of one country's batch,
     with `stored` validation results in the stores.
 
@@ -191,8 +191,8 @@ def measure(stored: int = 3000, runs: int = 5) -> list[tuple[float, float]]:
                     "from range(300)")
         prepare_batches(con)
         run_suites_once = __import__("expectations.suites", fromlist=["run_suites"]).run_suites
-        run_suites_once(con)
-        keep = open_project().checkpoints.get(CHECKPOINT).actions[0].keep_results
+        run_suites_once(con, project=project)
+        keep = getattr(open_project(project).checkpoints.get(CHECKPOINT).actions[0], "keep_results", 120)
         results = paths.data_docs / "validations"
         others = [c for c in ISO3_MEMBERS if c != "PAN"]
         plan = {"PAN": keep, "staff": keep}
@@ -218,7 +218,7 @@ def measure(stored: int = 3000, runs: int = 5) -> list[tuple[float, float]]:
         UpdateSiteDataDocsAction.run = timed  # type: ignore[method-assign]
         try:
             for _ in range(runs):
-                run_suites_once(con)
+                run_suites_once(con, project=project)
         finally:
             UpdateSiteDataDocsAction.run = original  # type: ignore[method-assign]
             con.close()
@@ -248,8 +248,8 @@ def _copy_history(result: Path, page: Path, store: Path, site: Path, count: int,
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["measure"]:
-        numbers = [int(a) for a in argv[1:3]]
-        timings = measure(*numbers)
+        stored, runs = ([int(a) for a in argv[1:3]] + [3000, 5][len(argv[1:3]):])[:2]
+        timings = measure(stored, runs)
         for wall, cpu in timings:
             print(f"action: {wall:.3f} s wall, {cpu:.3f} s CPU")
         walls = sorted(w for w, _ in timings)

@@ -141,13 +141,15 @@ def test_every_failing_row_comes_from_gx_past_its_sample(con):
     assert found["R01"].success and found["R01"].rows == []
 
 
-def test_a_country_whose_files_have_no_rows_gets_its_file_suite(con):
-    pan = arrive(con, "PAN", CLEAN)
+def test_a_country_whose_files_have_no_rows_gets_its_file_suite(con, paths):
+    """GX's partitioner finds no row batch for CRI: the checkpoint standard_files_only runs for it."""
+    arrive(con, "PAN", [*CLEAN, "2024-01,ENTRY,_T,_T,Nowhere,1"])
     cri = arrive(con, "CRI", [], read_error="not a readable XLSX workbook")
     found = outcomes(con)
     assert [row["submission_id"] for row in found["S01"].rows] == [cri]
-    assert found["R02"].success and found["C01"].success
-    assert pan != cri
+    assert [row["value"] for row in found["R02"].rows] == ["Nowhere"]
+    suites = {page.parent.parent.parent.name for page in (paths.data_docs / "sites" / "CRI").rglob("*_CRI.html")}
+    assert suites == {"standard_file"}
 
 
 def text_of(folder: Path, pattern: str) -> str:
