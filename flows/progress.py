@@ -208,6 +208,13 @@ class Watch:
         self._handlers: list[logging.Handler] = []
 
     def __enter__(self) -> "Watch":
+        try:
+            return self._enter()
+        except BaseException:
+            self._undo.close()
+            raise
+
+    def _enter(self) -> "Watch":
         global _watching
         undo = self._undo
         stream = sys.stderr

@@ -59,6 +59,8 @@ def retry_when_transient(task: "Task", task_run: "TaskRun", state: "State") -> b
     """
     from prefect import get_run_logger
 
+    from flows import progress
+
     try:
         state.result()
     except Exception as exc:  # noqa: BLE001 - the task's own failure, classified here
@@ -67,7 +69,8 @@ def retry_when_transient(task: "Task", task_run: "TaskRun", state: "State") -> b
         # Prefect asks only while tries are left; run_count is the attempts made so far.
         attempt = task_run.run_count
         delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
-        get_run_logger().warning("%s: %s; trying again in %g s (attempt %d of %d)",
-                                 task.name, exc, delay, attempt + 1, RETRIES + 1)
+        why = f"{exc}; trying again in {delay:g} s (attempt {attempt + 1} of {RETRIES + 1})"
+        get_run_logger().warning("%s: %s", task.name, why)
+        progress.display().note(task.name, why, True)
         return True
     return False
