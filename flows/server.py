@@ -170,6 +170,10 @@ def _last_line(log: Path) -> str:
 def _stop(process: subprocess.Popen[bytes]) -> None:
     # The flow's logs and events are sent by background workers: let them
     # reach the server before it goes, as Prefect's own test harness does.
+    # `drain_all` is the one name here outside Prefect's documented API (Prefect
+    # drains these workers itself only at exit, after this server is gone): the
+    # demo test in tests/flows/test_server.py fails if the run's last log lines
+    # stop reaching the server, and an import error here fails every run.
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
