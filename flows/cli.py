@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Sequence
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -28,6 +28,7 @@ def _print_lines(lines: list[str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace, paths: Paths) -> int:
+    from flows import progress
     from flows.server import prefect_api
 
     def imports() -> None:
@@ -36,15 +37,28 @@ def cmd_run(args: argparse.Namespace, paths: Paths) -> int:
 
         stages.preload()
 
-    with prefect_api(paths.work / "prefect-server.log", meanwhile=imports):
+    # Ingest's line per file goes to the ingest task's Prefect log too (read when Prefect is first imported).
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ingest")
+    with progress.Watch(paths, "run", verbose=args.verbose) as watch, contextlib.ExitStack() as api:
+        with progress.step("start") as headline:
+            prefect = api.enter_context(prefect_api(paths.work / "prefect-server.log", meanwhile=imports))
+            headline.append(f"a temporary Prefect server at {prefect.url}" if prefect.temporary
+                            else f"the Prefect API at {prefect.url}" if prefect.url else "no Prefect API configured")
         from flows.pipeline import hmo_run
 
+        watch.quiet_prefect()  # Prefect set its console handlers up on import
         summary = hmo_run(str(paths.root), full_refresh=args.full_refresh)
-    return _finish(summary)
+        if prefect.temporary:  # the run's last logs and events reach it first: seconds on a busy machine
+            with progress.step("stop") as headline:
+                api.close()
+                headline.append("the temporary Prefect server is stopped")
+    return _finish(summary, watch.log_path)
 
 
-def _finish(summary) -> int:  # type: ignore[no-untyped-def]
+def _finish(summary, log: Path | None = None) -> int:  # type: ignore[no-untyped-def]
     _print_lines(summary.lines())
+    if log is not None:
+        print(f"log: {log}")
     if summary.failure:
         print(f"hmo: {summary.failure}", file=sys.stderr)
         return 1
@@ -57,7 +71,7 @@ def cmd_demo(args: argparse.Namespace, paths: Paths) -> int:
     paths.ensure()
     copied = stages.copy_samples(paths)
     print(f"copied {len(copied)} sample submissions into {paths.inbox}")
-    return cmd_run(argparse.Namespace(full_refresh=False), paths)
+    return cmd_run(argparse.Namespace(full_refresh=False, verbose=args.verbose), paths)
 
 
 def cmd_ingest(args: argparse.Namespace, paths: Paths) -> int:
@@ -73,9 +87,13 @@ def cmd_ingest(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_build(args: argparse.Namespace, paths: Paths) -> int:
-    from flows import stages
+    from flows import progress, stages
+    from harmonise.dbt import DbtProject
 
-    return _finish(stages.run(paths, full_refresh=args.full_refresh, stages=stages.BUILD_STAGES))
+    with progress.Watch(paths, "build", verbose=args.verbose) as watch:
+        summary = stages.run(paths, DbtProject(paths, callbacks=[progress.dbt_event]),
+                             full_refresh=args.full_refresh, stages=stages.BUILD_STAGES, call=progress.call)
+    return _finish(summary, watch.log_path)
 
 
 def cmd_check(args: argparse.Namespace, paths: Paths) -> int:
@@ -352,6 +370,10 @@ def parser() -> argparse.ArgumentParser:
         writer.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                             help="if another hmo command is writing, wait up to this long for it "
                                  "(default: stop at once)")
+    for watched in (run, demo, build):
+        watched.add_argument("--verbose", action="store_true",
+                             help="show Prefect's and dbt's log lines on stderr too (they always go to the "
+                                  "run's log file, <data>/logs/)")
     sub.add_parser("report", help="write the HTML quality report").set_defaults(func=cmd_report, writes=True)
     check = sub.add_parser(
         "check", help="dry run: which profile matches a file, its first mapped rows and the verdict it would get "

@@ -1,4 +1,10 @@
-"""The whole pipeline as one Prefect flow: `flows.stages.run`, each stage a Prefect task."""
+"""The whole pipeline as one Prefect flow: `flows.stages.run`, each stage a Prefect task.
+
+Each task says what its stage did through Prefect's run logger, dbt's lines
+included (flows.progress), and is tried again only after a transient failure
+(flows.retries: a DuckDB lock held by another process, say; never a rule
+failure or an error about the input).
+"""
 from __future__ import annotations
 
 import functools
@@ -8,17 +14,24 @@ from typing import Any, Callable
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from prefect import flow, task  # noqa: E402
+from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.runtime import task_run  # noqa: E402
 
-from flows import stages  # noqa: E402
+from flows import progress, stages  # noqa: E402
+from flows.retries import RETRIES, RETRY_DELAYS, retry_when_transient  # noqa: E402
 from harmonise.dbt import DbtProject  # noqa: E402
 from ingest.settings import Paths  # noqa: E402
 
 
 @functools.cache
 def _task(stage: str, function: Callable[..., Any]) -> Any:
-    return task(name=stage, cache_policy=NO_CACHE)(function)
+    def stage_task(*args: Any) -> Any:
+        return progress.run_stage(stage, function, args, get_run_logger(),
+                                  attempt=task_run.run_count, attempts=RETRIES + 1)
+
+    return task(name=stage, cache_policy=NO_CACHE, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+                retry_condition_fn=retry_when_transient)(stage_task)
 
 
 def _as_task(stage: str, function: Callable[..., Any], *args: Any) -> Any:
@@ -30,4 +43,5 @@ def _as_task(stage: str, function: Callable[..., Any], *args: Any) -> Any:
 def hmo_run(data_dir: str | None = None, full_refresh: bool = False,
             only: tuple[str, ...] = stages.STAGES) -> stages.RunSummary:
     paths = Paths(Path(data_dir).resolve()) if data_dir else Paths.from_env()
-    return stages.run(paths, DbtProject(paths), full_refresh=full_refresh, stages=only, call=_as_task)
+    dbt = DbtProject(paths, callbacks=[progress.dbt_event])
+    return stages.run(paths, dbt, full_refresh=full_refresh, stages=only, call=_as_task)

@@ -1,37 +1,57 @@
-"""The Prefect API a run talks to: the configured one, or a temporary server started early.
+"""The Prefect API a run talks to: the configured one, or a `prefect server start` of its own.
 
-With no API configured, Prefect starts a temporary server itself, but only once
-the flow is called: the run then imports Prefect's server code (~3 s) and
-waits for the server to boot (~4 s) before its first task (docs/benchmarks.md).
-Started here, as its own process and before the pipeline's heavy imports, the
-server boots on the other core while this process does `meanwhile` (importing
-dbt and Great Expectations), and this process never imports the server code.
+With no API configured Prefect starts a temporary server itself, but only once
+the flow is called (the run then waits for it before its first task), and stops
+it only through `atexit`: a run that is killed leaves it behind, holding its
+port and PREFECT_HOME's database. Instead, `hmo run` starts Prefect's documented
+server command as a child process, before the pipeline's heavy imports: it boots
+on the other core while this process imports dbt and Great Expectations
+(`meanwhile`), dies with this process however that ends (PR_SET_PDEATHSIG), and
+is stopped at the end of the run.
 
-The server is launched the way Prefect 3.8 launches its own temporary server
-(`prefect.server.api.server.SubprocessASGIServer`): uvicorn on Prefect's app
-factory, UI off, ephemeral mode, the same database (PREFECT_HOME).
+Everything it is started with is public: `prefect server start`'s options
+(`prefect server start --help`) and Prefect settings. It listens on 127.0.0.1
+on a free port without the UI, and the services that only a resident server
+needs (scheduler, late runs, foreman, cancellation clean-up, pause expirations,
+repossessor, clean-up reconciler) are off, as on Prefect's own temporary server;
+the services that record runs (task run recorder, event persister) stay on. The
+run's history goes to the database of PREFECT_HOME, as with Prefect's own.
+tests/flows/test_server.py breaks when a Prefect upgrade renames any of these.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
 from ingest.errors import HmoError
 
-_PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+SERVER_OPTIONS = ["--no-ui", "--no-scheduler", "--no-late-runs", "--analytics-off", "--log-level", "WARNING"]
+# Settings of the services a one-run server has no use for (each defaults to on in `prefect server start`).
+SERVICES_OFF = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+                for name in ("FOREMAN", "CANCELLATION_CLEANUP", "CLEANUP_RECONCILER", "PAUSE_EXPIRATIONS",
+                             "REPOSSESSOR")}
 
 
 class PrefectServerFailed(HmoError):
     """The temporary Prefect server did not come up."""
+
+
+@dataclass(frozen=True)
+class PrefectApi:
+    url: str | None  # None: no API, and Prefect may not start one (it then says so itself)
+    temporary: bool  # started for this run, stopped at its end
 
 
 def _free_port() -> int:
@@ -52,11 +72,12 @@ def _port_taken(port: int) -> bool:
 def _die_with_parent() -> Callable[[], None] | None:
     """A `preexec_fn` that has the kernel send the server SIGTERM when this process dies.
 
-    Prefect's own temporary server stops only through `atexit`, and so would this
-    one through `prefect_api`'s `finally`: neither runs when the run is SIGKILLed
-    (the OOM killer, `kill -9`, a CI timeout), and the server would live on, holding
-    its port and PREFECT_HOME's database. PR_SET_PDEATHSIG survives the exec into
-    uvicorn. Linux only; elsewhere the server stops with a clean exit only.
+    `prefect_api`'s `finally` stops the server on any exit Python sees, but not
+    when the run is SIGKILLed (the OOM killer, `kill -9`, a CI timeout): the
+    server would live on. PR_SET_PDEATHSIG survives the exec into Python, and
+    `prefect server start` serves in its own process (uvicorn in-process, one
+    worker), so that process is the whole server. Linux only; elsewhere the
+    server stops with a clean exit only.
     """
     if not sys.platform.startswith("linux"):
         return None
@@ -75,23 +96,26 @@ def _die_with_parent() -> Callable[[], None] | None:
     return arm
 
 
+def server_command(port: int) -> list[str]:
+    # --no-prompt: never ask which profile to switch to (it would wait on the run's terminal).
+    return [sys.executable, "-m", "prefect", "--no-prompt", "server", "start",
+            "--host", "127.0.0.1", "--port", str(port), *SERVER_OPTIONS]
+
+
 def _launch(port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
-    import prefect
     from prefect.settings import get_current_settings
 
     # The death signal follows the *thread* that forks: launch from the thread
     # that outlives the server (prefect_api runs in the command's main thread).
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
-         "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "error", "--lifespan", "on"],
+        server_command(port),
         env={
             **os.environ,
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
+            # Settings this process has from a profile or in code (a database URL, say) hold for the server too.
             **get_current_settings().to_environment_variables(exclude_unset=True),
+            **SERVICES_OFF,
         },
+        stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
         preexec_fn=_die_with_parent(),
@@ -132,15 +156,24 @@ def _startup_timeout(configured: float) -> float:
     return configured if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in os.environ else _STARTUP_SECONDS
 
 
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception): ")
+
+
 def _last_line(log: Path) -> str:
-    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("sqlalchemy.exc", "OSError", "RuntimeError", "ERROR"))]
-    return (errors or lines or ["no output"])[-1].strip()
+    """What the server said went wrong: its last exception, else its last ERROR line, else its last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (exceptions or errors or lines or ["no output"])[-1]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     # The flow's logs and events are sent by background workers: let them
     # reach the server before it goes, as Prefect's own test harness does.
+    # `drain_all` is the one name here outside Prefect's documented API (Prefect
+    # drains these workers itself only at exit, after this server is gone): the
+    # demo test in tests/flows/test_server.py fails if the run's last log lines
+    # stop reaching the server, and an import error here fails every run.
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
@@ -148,51 +181,40 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     EventsWorker.drain_all(timeout=5)
     process.terminate()
     try:
-        process.wait(timeout=5)
+        process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
 
 
 @contextlib.contextmanager
-def prefect_api(log: Path, meanwhile: Callable[[], None] = lambda: None) -> Iterator[str | None]:
-    """Yield the API URL flows will use; a server started here (output in `log`) stops on exit.
+def prefect_api(log: Path, meanwhile: Callable[[], None] = lambda: None) -> Iterator[PrefectApi]:
+    """The API flows will use while inside; a server started here (output in `log`) stops on exit.
 
-    Yields None when Prefect is left to its own devices: ephemeral mode is off
-    (Prefect then reports the missing API itself).
+    `meanwhile` runs while the server boots. With ephemeral mode off and no API
+    configured, no server is started (Prefect then reports the missing API itself).
     """
-    from prefect.context import refresh_global_settings_context
-    from prefect.settings import get_current_settings
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
     settings = get_current_settings()
-    if settings.api.url:
-        yield settings.api.url
-        return
-    if not settings.server.ephemeral.enabled:
-        yield None
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        meanwhile()
+        yield PrefectApi(settings.api.url, temporary=False)
         return
 
     log.parent.mkdir(parents=True, exist_ok=True)
-    output = log.open("wb")
-    port = _free_port()
-    process = _launch(port, output)
-    url = f"http://127.0.0.1:{port}/api"
-    previous = os.environ.get("PREFECT_API_URL")
-    try:
-        meanwhile()
-        if process.poll() == _PORT_IN_USE and _port_taken(port):  # taken since _free_port looked
-            port = _free_port()
-            process = _launch(port, output)
+    with log.open("wb") as output:
+        port = _free_port()
+        process = _launch(port, output)
+        try:
+            meanwhile()
+            if process.poll() is not None and _port_taken(port):  # taken since _free_port looked
+                port = _free_port()
+                process = _launch(port, output)
             url = f"http://127.0.0.1:{port}/api"
-        _wait_until_healthy(process, url, _startup_timeout(settings.server.ephemeral.startup_timeout_seconds), log)
-        os.environ["PREFECT_API_URL"] = url
-        refresh_global_settings_context()
-        yield url
-    finally:
-        _stop(process)
-        output.close()
-        if previous is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = previous
-        refresh_global_settings_context()
+            _wait_until_healthy(process, url, _startup_timeout(settings.server.ephemeral.startup_timeout_seconds),
+                                log)
+            with temporary_settings(updates={PREFECT_API_URL: url}):
+                yield PrefectApi(url, temporary=True)
+        finally:
+            _stop(process)

@@ -10,7 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Callable, Sequence, cast
 
 from ingest.errors import HmoError
 from ingest.settings import PROJECT_ROOT, Paths
@@ -19,6 +19,7 @@ from ingest.warehouse import connect
 if TYPE_CHECKING:  # dbt is imported when first invoked (~4 s)
     from dbt.cli.main import dbtRunner
     from dbt.contracts.graph.manifest import Manifest
+    from dbt_common.events.base_types import EventMsg
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 # The pipeline's dbt steps, named in dbt_project/selectors.yml.
@@ -70,8 +71,10 @@ def project_fingerprint() -> str:
 
 
 class DbtProject:
-    def __init__(self, paths: Paths) -> None:
+    def __init__(self, paths: Paths, callbacks: "Sequence[Callable[[EventMsg], None]]" = ()) -> None:
+        """`callbacks` receive every event of every invocation (dbtRunner's own callbacks), e.g. to log node results."""
         self._warehouse = paths.warehouse
+        self._callbacks = list(callbacks)
         os.environ["HMO_WAREHOUSE"] = str(paths.warehouse)
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         self._common = [
@@ -87,11 +90,11 @@ class DbtProject:
         from dbt.cli.main import dbtRunner
 
         if self._runner is None:
-            parsed = dbtRunner().invoke(["parse", *self._common])
+            parsed = dbtRunner(callbacks=self._callbacks).invoke(["parse", *self._common])
             if not parsed.success:
                 raise BuildFailed(f"dbt could not parse the project: {parsed.exception}")
             # A successful `dbt parse` answers with the project's Manifest.
-            self._runner = dbtRunner(manifest=cast("Manifest", parsed.result))
+            self._runner = dbtRunner(manifest=cast("Manifest", parsed.result), callbacks=self._callbacks)
         try:
             result = self._runner.invoke([*args, *self._common])
         finally:
@@ -107,7 +110,9 @@ class DbtProject:
             message = f"dbt {' '.join(args)} failed: {detail}"
             if failed and len(tests) == len(failed):
                 raise TestsFailed(message, tests)
-            raise BuildFailed(message)
+            # The cause says what kind of failure it was (a DuckDB lock held elsewhere is worth a retry).
+            cause = result.exception if isinstance(result.exception, BaseException) else None
+            raise BuildFailed(message) from cause
         return result
 
     def _failed_test(self, node) -> FailedTest:

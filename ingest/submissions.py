@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import re
 import stat
@@ -32,6 +33,8 @@ from ingest.profiles import STANDARD, Profile, YearNotFound, choose, load_profil
 from ingest.settings import ISO3_MEMBERS, Paths
 from ingest.sniff import TextLayout, UnreadableText, detect_encoding, is_xlsx, sniff, to_utf8, xlsx_to_csv
 
+# One line per inbox file as it is read: `hmo run` shows it as progress and keeps it in the run's log.
+log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 # Every open of an inbox entry: a link is refused by the kernel (ELOOP), and a
 # pipe or device opens without waiting for a writer, so fstat can turn it away.
@@ -720,7 +723,8 @@ def ingest_inbox(con: duckdb.DuckDBPyConnection, paths: Paths) -> IngestSummary:
     inbox = scan(paths)
     summary = IngestSummary(refused=list(inbox.refused))
     profiles = load_profiles()
-    for item in inbox.files:
+    for number, item in enumerate(inbox.files, 1):
+        log.info("reading %s/%s (%d of %d)", item.country, item.file_name, number, len(inbox.files))
         try:
             outcome = receive(con, paths, item, profiles)
         except (OSError, duckdb.Error) as exc:

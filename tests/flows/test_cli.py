@@ -1,7 +1,12 @@
 """The `hmo` command line without Prefect: status, sql and error messages (more on sql in test_query.py)."""
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
+import select
+import sys
 
 from flows.cli import main
 from ingest.submissions import ingest_inbox
@@ -37,3 +42,37 @@ def test_sql_is_read_only(paths, capsys):
 def test_a_missing_warehouse_is_a_clear_error(paths, capsys):
     assert main(["status"]) == 1
     assert "hmo run" in capsys.readouterr().err
+
+
+def test_on_a_terminal_the_stages_are_a_live_display_and_elsewhere_plain_lines(paths, monkeypatch):
+    from flows import progress
+
+    def one_stage() -> None:
+        with progress.Watch(paths, "build") as watch:
+            shown = type(watch.display)
+            progress.call("publish", lambda: paths.published)
+        return shown
+
+    # Not a terminal (this test's streams): plain lines.
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    assert one_stage() is progress.Lines
+    assert err.getvalue().splitlines()[0] == "publish: started"
+    assert re.fullmatch(rf"publish: done in \d+\.\d s: readers now open {re.escape(str(paths.published))}",
+                        err.getvalue().splitlines()[1])
+
+    # A terminal (a pseudo-terminal's end): the live display, drawn with escape codes.
+    leader, follower = os.openpty()
+    with os.fdopen(follower, "w", encoding="utf-8") as terminal:
+        monkeypatch.setattr(sys, "stdout", terminal)
+        monkeypatch.setattr(sys, "stderr", terminal)
+        monkeypatch.setenv("TERM", "xterm")
+        assert one_stage() is progress.Live
+        terminal.flush()
+        drawn = b""
+        while select.select([leader], [], [], 0.5)[0]:
+            drawn += os.read(leader, 65536)
+    os.close(leader)
+    text = drawn.decode("utf-8", errors="replace")
+    assert "\x1b[" in text and "publish" in text and "readers now open" in text and "✓" in text

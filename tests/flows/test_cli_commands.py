@@ -1,9 +1,9 @@
 """Each `hmo` command as a user meets it, through `flows.cli.main`: what it prints, its exit code, what it writes.
 
-Commands tested elsewhere are not repeated here: `demo` (and so `run`) in test_server.py, `check` in
-test_check.py, `status` and `sql` in test_cli.py and test_query.py, `aliases add` and `revalidate` in
-test_aliases.py, `rebuild` in test_rebuild.py, `backup` and `restore` in test_backup.py. Every command is
-in the README and answers `--help`: tests/test_docs.py.
+Commands tested elsewhere are not repeated here: `demo` (and so `run`, and what it shows while it works) in
+test_server.py, `check` in test_check.py, `status` and `sql` in test_cli.py and test_query.py, `aliases add`
+and `revalidate` in test_aliases.py, `rebuild` in test_rebuild.py, `backup` and `restore` in test_backup.py.
+Every command is in the README and answers `--help`: tests/test_docs.py.
 """
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ class Site:
     outbox_after_ingest: list[str]
     published_after_ingest: bool
     build: Outcome
+    build_again: Outcome  # --verbose, nothing new to build
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         statuses = rows(paths.warehouse, "select reporting_country, file_name, load_state from raw.submissions order by 1")
         answered, published = outbox(paths), paths.published.exists()
         built = hmo("build")
-    return Site(paths, ingested, statuses, answered, published, built)
+        again = hmo("build", "--verbose")
+    return Site(paths, ingested, statuses, answered, published, built, again)
 
 
 @pytest.fixture
@@ -113,7 +115,7 @@ def test_build_validates_publishes_and_answers_every_received_file(site):
     code, out, err = site.build
     paths = site.paths
 
-    assert (code, err) == (0, "")
+    assert code == 0
     lines = out.splitlines()
     for n, (country, name) in enumerate(SAMPLE_FILES, 1):
         line = lines[n - 1]
@@ -122,7 +124,9 @@ def test_build_validates_publishes_and_answers_every_received_file(site):
             assert re.fullmatch(rf"rejected  {country}/{re.escape(name)} \[submission {n}\] \((R\d\d, )*R\d\d\)", line)
         else:
             assert line == f"accepted  {country}/{name} [submission {n}]"
-    assert lines[len(SAMPLE_FILES):] == [f"receipts: {paths.outbox}", f"published: {paths.published}"]
+    log = Path(lines[-1].removeprefix("log: "))
+    assert log.parent == paths.root / "logs" and log.name.startswith("build-") and log.is_file()
+    assert lines[len(SAMPLE_FILES):] == [f"receipts: {paths.outbox}", f"published: {paths.published}", f"log: {log}"]
 
     assert outbox(paths) == sorted([
         *(f"{country}/{name}.{n}.{'rejected' if country == REJECTED_SAMPLE else 'accepted'}.txt"
@@ -132,6 +136,41 @@ def test_build_validates_publishes_and_answers_every_received_file(site):
     # Readers see the accepted files' figures, and only theirs.
     assert {country for (country,) in rows(paths.published, "select distinct reporting_country from marts.fct_flows")} \
         == {country for country, _ in SAMPLE_FILES if country != REJECTED_SAMPLE}
+
+
+STAGE_LINE = re.compile(r"(validate|audit|publish|receipts): (started|done in \d+\.\d s: .+)")
+
+
+def test_build_says_on_stderr_what_each_stage_did_and_keeps_dbts_lines_in_its_log(site):
+    _, out, err = site.build
+    paths = site.paths
+
+    # Not a terminal: plain lines, a start and an end per stage, in the order of the stages.
+    progress = err.splitlines()
+    assert all(STAGE_LINE.fullmatch(line) for line in progress), err
+    assert [(line.split(":")[0], line.endswith("started")) for line in progress] == \
+        [(stage, started) for stage in stages.BUILD_STAGES for started in (True, False)]
+    assert re.search(r"^validate: done in \d+\.\d s: 4 submissions: 3 accepted, 1 rejected$", err, re.M)
+    assert "publish: done in" in err and f": readers now open {paths.published}" in err
+    assert "dbt" not in err + out  # dbt's own lines are in the log only
+
+    log = Path(out.splitlines()[-1].removeprefix("log: "))
+    text = log.read_text(encoding="utf-8")
+    assert "hmo.run: dbt: Running with dbt=" in text and "hmo.run: dbt: Done. PASS=" in text
+    assert f"hmo.run: validate: rejected {REJECTED_SAMPLE}/" in text
+    assert re.search(r"dbt_event: \d+ dbt events, \d+ lines logged, \d+\.\d+ s of CPU", text)
+
+
+def test_build_verbose_shows_dbts_lines_on_stderr(site):
+    code, out, err = site.build_again
+
+    assert code == 0 and "dbt" not in out
+    assert "hmo.run: dbt: Running with dbt=" in err and "hmo.run: dbt: Done. PASS=" in err
+    # The stages' own lines are there too, and everything is in this build's own log.
+    assert "validate: done in" in err and "validate: no submission to validate" in err
+    log = Path(out.splitlines()[-1].removeprefix("log: "))
+    assert log.name.startswith("build-") and log != Path(site.build[1].splitlines()[-1].removeprefix("log: "))
+    assert "hmo.run: dbt: Running with dbt=" in log.read_text(encoding="utf-8")
 
 
 def test_report_writes_the_quality_report_of_the_warehouse(at_site, capsys):

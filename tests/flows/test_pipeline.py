@@ -1,13 +1,23 @@
 """End to end: real DuckDB, dbt, Great Expectations and Prefect on small files."""
 from __future__ import annotations
 
+import contextlib
+import errno
+import inspect
 import json
+import logging
+import subprocess
+import sys
 
 import duckdb
 import pytest
 
 from conftest import STANDARD_HEADER, drop, drop_sample
 from flows.pipeline import hmo_run
+from flows.retries import DUCKDB_LOCK, is_transient, retry_when_transient
+from flows.stages import NothingToReport
+from ingest.errors import HmoError, WarehouseBusy
+from ingest.warehouse import connect
 
 
 def query(paths, sql):
@@ -129,3 +139,106 @@ def test_report_and_status_table_show_who_submitted(first_run):
     statuses = dict(((c, s) for c, s in query(paths, """
         select reporting_country, status from marts.fct_submission_status where period = date '2024-01-01'""")))
     assert statuses["MEX"] == "accepted" and statuses["GTM"] == "rejected" and statuses["ARG"] == "missing"
+
+
+# -- retries: a transient failure is tried again, an error about the input is not (flows/retries.py) ----------
+
+class _Lines(logging.Handler):
+    """The task runs' log lines, as Prefect's run logger emits them; `on` sees each as it comes."""
+
+    def __init__(self, on=None):
+        super().__init__()
+        self.messages: list[str] = []
+        self._on = on
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+        if self._on:
+            self._on(record.getMessage())
+
+
+@contextlib.contextmanager
+def task_run_lines(on=None):
+    logger = logging.getLogger("prefect.task_runs")
+    handler, level = _Lines(on), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(warehouse):
+    """Another process opens the warehouse for writing (DuckDB's file lock) until told to close it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+                               "sys.stdin.read()", str(warehouse)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def release():
+        if holder.poll() is None:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield release
+    finally:
+        release()
+
+
+def test_a_stage_is_tried_again_while_another_process_holds_the_warehouse(prefect_server, paths):
+    connect(paths.warehouse).close()
+    with lock_held_elsewhere(paths.warehouse) as release:
+        # The lock goes as soon as the first try has failed on it and the task is to be tried again.
+        with task_run_lines(on=lambda line: "trying again" in line and release()) as lines:
+            summary = hmo_run(str(paths.root), only=("ingest",))
+
+    retried = [line for line in lines if "trying again" in line]
+    assert len(retried) == 1, lines
+    assert "is in use by another process" in retried[0] and DUCKDB_LOCK in retried[0]
+    assert "trying again in 1 s (attempt 2 of 4)" in retried[0]
+    assert "ingest: attempt 2 of 4" in lines
+    assert "ingest: no new files in the inbox" in lines and summary.ingested.received == []
+
+
+def test_an_error_about_the_input_is_not_tried_again(prefect_server, paths):
+    connect(paths.warehouse).close()  # a warehouse, but no build has made its marts: nothing to report
+
+    with task_run_lines() as lines:
+        state = hmo_run(str(paths.root), only=("report",), return_state=True)
+
+    assert state.is_failed()
+    with pytest.raises(NothingToReport):
+        state.result()
+    assert not [line for line in lines if "attempt" in line or "trying again" in line], lines
+
+
+def test_only_a_lock_held_elsewhere_or_an_os_error_that_says_try_again_is_transient(paths):
+    from harmonise.dbt import BuildFailed, DbtProject, TestsFailed
+
+    connect(paths.warehouse).close()
+    with lock_held_elsewhere(paths.warehouse):
+        with pytest.raises(WarehouseBusy) as busy:
+            connect(paths.warehouse)
+        with pytest.raises(BuildFailed) as dbt_busy:  # dbt opening the warehouse itself
+            DbtProject(paths).build("facts")
+    assert DUCKDB_LOCK in str(dbt_busy.value)
+    assert is_transient(busy.value) and is_transient(dbt_busy.value)
+    assert is_transient(OSError(errno.EBUSY, "Device or resource busy"))
+    assert is_transient(BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable"))
+
+    # Errors that say what a person must fix, and failures that would fail the same way again.
+    assert not is_transient(NothingToReport("the harmonised tables are not built yet"))
+    assert not is_transient(WarehouseBusy(f"no warehouse at {paths.warehouse}: run `hmo run` first"))
+    assert not is_transient(BuildFailed("dbt build --selector facts failed: fct_flows: error Binder Error"))
+    assert not is_transient(TestsFailed("dbt build --selector facts failed: not_null_fct_flows_count: fail", []))
+    assert not is_transient(FileNotFoundError(errno.ENOENT, "No such file or directory"))
+    assert not is_transient(PermissionError(errno.EACCES, "Permission denied"))
+    # A lock mentioned in an error's words, not in its cause, is not one.
+    assert not is_transient(HmoError(f"{DUCKDB_LOCK} (quoted from a receipt)"))
+    # Prefect calls a retry condition only if it is a plain function (else: never retry).
+    assert inspect.isfunction(retry_when_transient)
