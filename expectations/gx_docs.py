@@ -93,11 +93,23 @@ def _page_is_stale(context: Any, site_name: str, suite: ExpectationSuiteIdentifi
     return not page.exists() or page.stat().st_mtime < source.stat().st_mtime
 
 
-# Jinja's own cache of compiled templates, in a folder of the user's temporary
-# directory (Jinja makes it private to the user): keyed by each template's name
-# and source, written atomically, so processes share it and a GX upgrade
-# simply compiles anew.
-_COMPILED = jinja2.FileSystemBytecodeCache()
+class _CompiledInMemory(jinja2.BytecodeCache):
+    """Jinja's compiled templates, kept for the life of the process (both sites of a run,
+    every run of `hmo serve`). In memory, not Jinja's file cache: that one writes to the
+    user's temporary directory, and a run writes nothing outside the data directory."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self._compiled:
+            bucket.bytecode_from_string(self._compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledInMemory()
 
 
 class PageView(DefaultJinjaPageView):
