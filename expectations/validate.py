@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped]  # ships no type information
 
-from expectations.rules import RULES_BY_ID, SLICE_KEY_EXACT, SLICE_KEY_HASHED, Rule
+from expectations.rules import SLICE_KEY_EXACT, SLICE_KEY_HASHED
 from expectations.suites import BATCH_TABLES, RuleOutcome, run_suites
 
 @dataclass
