@@ -40,7 +40,7 @@ from typing import Iterator
 from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, Run, Series, StageFailed, fmt, fresh_dir,
                            git_state, hmo_command, human, loadavg, log, median, met, tail)
 from bench.phases import cached_generate
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 
 START, END = "<!-- check:start -->", "<!-- check:end -->"
 BEFORE_SECTION = "## Where the time goes"  # where a first section goes into a file that has none
@@ -181,7 +181,7 @@ def _warm(h: Harness, label: str, root: Path, file: Path) -> tuple[Run, Run]:
 def child(root: str, file: str, result: str) -> int:
     """Inside the measured process: the same file checked twice, each call timed."""
     from flows.check import check
-    from ingest.settings import Paths
+    from hmo.settings import Paths
 
     paths, times, verdicts = Paths(Path(root)), [], []
     for _ in range(2):

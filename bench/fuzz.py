@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.hostile import KINDS, Item, Manifest, Scale, write_hostile
-from ingest.settings import PROJECT_ROOT, Paths
+from hmo.settings import PROJECT_ROOT, Paths
 
 OUT = PROJECT_ROOT / "bench" / "out"
 # fct_flows columns that are never null (dbt's not_null tests, standard §2).

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 
 DEFAULT_WORK = Path("/tmp/benchwork")
 DEFAULT_OUT = PROJECT_ROOT / "docs" / "benchmarks.md"

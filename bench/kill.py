@@ -51,7 +51,7 @@ from bench.hostile import (HEADER, MTIME_BASE, NATIONALITY_NAMES, Item, Manifest
                            xlsx_bytes)
 from bench.harness import CHILD_ENV as BENCH_ENV
 from flows.stages import STAGES
-from ingest.settings import PROJECT_ROOT, Paths
+from hmo.settings import PROJECT_ROOT, Paths
 
 OUT = PROJECT_ROOT / "bench" / "out"
 # A kill after each stage but the report, in the pipeline's own order.
@@ -232,7 +232,7 @@ def arm_kill_at() -> None:
 
 
 # `stages` is flows.stages.run with every stage and no Prefect (what the tests call).
-_STAGES_CODE = "from flows import stages; from ingest.settings import Paths; " \
+_STAGES_CODE = "from flows import stages; from hmo.settings import Paths; " \
                "import sys; sys.exit(1 if stages.run(Paths.from_env()).failure else 0)"
 _ARMED_CLI = "import sys; from bench.kill import arm_kill_at; arm_kill_at(); from flows import cli; " \
              "sys.exit(cli.main(sys.argv[1:]))"

@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ingest.warehouse import memory_limit
+from hmo.warehouse import memory_limit
 
 for _name, _value in (
     ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
@@ -146,9 +146,9 @@ def _query(database: Path, sql: str) -> Any:
 
 def stage_ingest(root: str) -> dict:
     """`ingest.submissions.ingest_inbox` on whatever waits in root/inbox."""
-    from ingest.settings import Paths
+    from hmo.settings import Paths
     from ingest.submissions import ingest_inbox
-    from ingest.warehouse import connect
+    from hmo.warehouse import connect
 
     paths = Paths(Path(root))
     timer = Timer()
@@ -194,7 +194,7 @@ def stage_validate(root: str, ingest: bool = False) -> dict:
     """
     import flows.stages as stages
     from harmonise.dbt import DbtProject
-    from ingest.settings import Paths
+    from hmo.settings import Paths
 
     paths = Paths(Path(root))
     timer = Timer()
@@ -262,7 +262,7 @@ def stage_pipeline(root: str) -> dict:
     """The stages of `hmo run` called in order, without Prefect (flows.stages)."""
     import flows.stages as stages
     from harmonise.dbt import DbtProject
-    from ingest.settings import Paths
+    from hmo.settings import Paths
 
     paths = Paths(Path(root))
     timer = Timer()

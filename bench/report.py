@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 from bench.harness import (CBP_COUNTRY, CBP_PROFILE, COUNTRY, NOTES_END, NOTES_START, RATIO_TARGET_ROWS, Series,
                            TARGETS, code_digest, fmt, git_state, human, machine, median, met, ratio)
 from bench.phases import CbpResults, SizeResults
@@ -251,7 +251,7 @@ class Report:
         if not limits:
             return ", with DuckDB's default settings"
         return (f", under the same DuckDB `memory_limit` as the pipeline ({', '.join(sorted(limits))}, "
-                "from `ingest.warehouse.memory_limit()`)")
+                "from `hmo.warehouse.memory_limit()`)")
 
     def _incremental(self) -> list[str]:
         rows = [r for r in self.results if r.stages.runs or r.flow.runs]

@@ -46,7 +46,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 from bench.harness import (CBP_FILE, CHILD_ENV, COUNTRY, DEFAULT_OUT, DEFAULT_WORK, Harness, StageFailed, code_digest,
                            hmo_command, human, loadavg, log, outbox_of, parse_size)
 from bench.phases import (SizeResults, build_history, cached_generate, free_month, measure_cbp, periods_of,

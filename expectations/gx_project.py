@@ -164,8 +164,8 @@ def measure(stored: int = 3000, runs: int = 5, project: Path = GX_PROJECT) -> li
 
     from expectations.gx_docs import UpdateSiteDataDocsAction
     from expectations.validate import prepare_batches
-    from ingest.settings import ISO3_MEMBERS, PROJECT_ROOT, Paths
-    from ingest.warehouse import connect
+    from hmo.settings import ISO3_MEMBERS, PROJECT_ROOT, Paths
+    from hmo.warehouse import connect
 
     with tempfile.TemporaryDirectory(prefix="hmo-gx-measure-") as folder:
         paths = Paths(Path(folder))

@@ -22,9 +22,9 @@ import duckdb
 
 from expectations.rules import RULES_BY_ID
 from expectations.suites import data_docs_index
-from ingest import events
+from hmo import events
 from ingest.layout import STANDARD_COLUMNS, normalise_name
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 # Most file systems allow 255 bytes a name; the receipt adds its id, verdict and
 # suffix (~40 bytes), so the sender's name keeps at most this many.

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import duckdb
 
 from expectations.rules import RULES, SEVERITIES
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult

@@ -19,9 +19,9 @@ from typing import Any, Iterator
 
 import duckdb
 
-from ingest.errors import HmoError
-from ingest.settings import Paths
-from ingest.warehouse import SCHEMA_VERSION, publish
+from hmo.errors import HmoError
+from hmo.settings import Paths
+from hmo.warehouse import SCHEMA_VERSION, publish
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "hmo-backup"
@@ -167,7 +167,7 @@ def _settle_warehouse(warehouse: Path) -> int:
     """Make the file on disk the whole warehouse, and read its schema version.
 
     A write-ahead log (a process that did not close cleanly) is folded in as
-    `ingest.warehouse.publish` does; opening the file also proves nobody is
+    `hmo.warehouse.publish` does; opening the file also proves nobody is
     writing it at this moment (DuckDB locks it for a writer).
     """
     wal = warehouse.with_name(warehouse.name + ".wal")

@@ -36,10 +36,10 @@ from expectations.receipts import receipt_data, render_text
 from flows import stages
 from harmonise import dbt
 from ingest import aliases
-from ingest.errors import HmoError
+from hmo.errors import HmoError
 from ingest.profiles import load_profiles
-from ingest.settings import Paths
-from ingest.warehouse import RAW_DDL, connect
+from hmo.settings import Paths
+from hmo.warehouse import RAW_DDL, connect
 
 # "off": no template, dbt builds the seeds and views in each scratch warehouse
 # (the path before templates; the benchmark's baseline, and a way out should a

@@ -18,8 +18,8 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import duckdb  # noqa: E402
 
 from flows import query  # noqa: E402
-from ingest.errors import HmoError  # noqa: E402
-from ingest.settings import Paths  # noqa: E402
+from hmo.errors import HmoError  # noqa: E402
+from hmo.settings import Paths  # noqa: E402
 
 
 def _print_lines(lines: list[str]) -> None:
@@ -159,7 +159,7 @@ def _who(args: argparse.Namespace) -> str:
 
 def cmd_aliases_add(args: argparse.Namespace, paths: Paths) -> int:
     from ingest import aliases
-    from ingest.warehouse import connect
+    from hmo.warehouse import connect
 
     con = connect(paths.warehouse)
     try:
@@ -188,7 +188,7 @@ def cmd_aliases_list(args: argparse.Namespace, paths: Paths) -> int:
 def cmd_revalidate(args: argparse.Namespace, paths: Paths) -> int:
     from flows import stages
     from ingest.submissions import receive_again
-    from ingest.warehouse import connect
+    from hmo.warehouse import connect
 
     con = connect(paths.warehouse)
     try:

@@ -21,7 +21,7 @@ from prefect.runtime import task_run  # noqa: E402
 from flows import progress, stages  # noqa: E402
 from flows.retries import RETRIES, RETRY_DELAYS, retry_when_transient  # noqa: E402
 from harmonise.dbt import DbtProject  # noqa: E402
-from ingest.settings import Paths  # noqa: E402
+from hmo.settings import Paths  # noqa: E402
 
 
 @functools.cache

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence, Union
 
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 if TYPE_CHECKING:
     from dbt_common.events.base_types import EventMsg

@@ -1,6 +1,6 @@
 """One read-only SQL statement on the published copy of the warehouse (`hmo sql`, `hmo status`).
 
-Readers open the copy `ingest.warehouse.publish` swaps in after each run, never
+Readers open the copy `hmo.warehouse.publish` swaps in after each run, never
 the warehouse itself, so a query cannot block the pipeline nor be blocked by it.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Sequence
 
 import duckdb
 
-from ingest.errors import HmoError
-from ingest.settings import Paths
-from ingest.warehouse import memory_limit
+from hmo.errors import HmoError
+from hmo.settings import Paths
+from hmo.warehouse import memory_limit
 
 TIMEOUT = 60.0
 TEMP_LIMIT = "4GB"

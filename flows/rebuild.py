@@ -16,12 +16,13 @@ import duckdb
 
 from flows import stages
 from harmonise.dbt import DbtProject
-from ingest import aliases, events
-from ingest.errors import HmoError
+from hmo import events
+from ingest import aliases
+from hmo.errors import HmoError
 from ingest.profiles import load_profiles
-from ingest.settings import Paths
+from hmo.settings import Paths
 from ingest.submissions import replay_received, sha256_of
-from ingest.warehouse import connect
+from hmo.warehouse import connect
 
 
 class RebuildFailed(HmoError):

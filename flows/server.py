@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from ingest.errors import HmoError
+from hmo.errors import HmoError
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 

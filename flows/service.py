@@ -65,8 +65,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from flows.writer import process_alive
-from ingest.errors import ConfigurationError, HmoError
-from ingest.settings import Paths
+from hmo.errors import ConfigurationError, HmoError
+from hmo.settings import Paths
 
 SERVICE = "hmo serve"
 DEFAULT_HOST = "127.0.0.1"

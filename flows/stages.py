@@ -18,10 +18,10 @@ from expectations.validate import Verdict, validate_pending
 from harmonise.audit import AuditOutcome, audit
 from harmonise.dbt import BuildFailed, DbtProject
 from ingest import aliases
-from ingest.errors import HmoError
-from ingest.settings import PROJECT_ROOT, Paths
+from hmo.errors import HmoError
+from hmo.settings import PROJECT_ROOT, Paths
 from ingest.submissions import IngestSummary, ingest_inbox
-from ingest.warehouse import connect, publish as publish_warehouse
+from hmo.warehouse import connect, publish as publish_warehouse
 from report.html import write_report
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Callable, Iterable, Iterator, TextIO
 
-from ingest.errors import HmoError
+from hmo.errors import HmoError
 
 _POLL_SECONDS = 0.2
 # A refused writer may read the file while its holder is between taking the lock

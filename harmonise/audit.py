@@ -1,6 +1,6 @@
 """Write, audit, publish: the marts are built and tested before anybody reads them.
 
-Readers only ever open the published copy (ingest.warehouse.publish), so the
+Readers only ever open the published copy (hmo.warehouse.publish), so the
 marts in the warehouse are the audit area. The suites should stop every bad
 row; the marts' dbt tests are the last line. When a test fails, the
 submissions whose rows break it are rejected (rule A01, with the rows), the
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import duckdb
 
 from harmonise.dbt import BuildFailed, DbtProject, FailedTest, TestsFailed, project_fingerprint
-from ingest import events
-from ingest.settings import Paths
-from ingest.warehouse import connect
+from hmo import events
+from hmo.settings import Paths
+from hmo.warehouse import connect
 
 @dataclass
 class AuditOutcome:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "dbt_project" / "seeds"
 DOC = PROJECT_ROOT / "docs" / "code-lists.md"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, cast
 
-from ingest.errors import HmoError
-from ingest.settings import PROJECT_ROOT, Paths
-from ingest.warehouse import connect
+from hmo.errors import HmoError
+from hmo.settings import PROJECT_ROOT, Paths
+from hmo.warehouse import connect
 
 if TYPE_CHECKING:  # dbt is imported when first invoked (~4 s)
     from dbt.cli.main import dbtRunner

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.errors import HmoError
-from ingest.settings import ISO3_MEMBERS, Paths
+from hmo.errors import HmoError
+from hmo.settings import ISO3_MEMBERS, Paths
 
 PACKAGED = Path(__file__).resolve().parent / "aliases"
 COLUMNS = ("name", "code", "source", "added_by", "added_at")
@@ -128,7 +128,7 @@ def add(con: duckdb.DuckDBPyConnection, paths: Paths, country: str, name: str, c
     """
     from datetime import datetime, timezone
 
-    from ingest import events
+    from hmo import events
 
     country, code, name = country.upper(), code.upper(), name.strip()
     if country not in ISO3_MEMBERS:

@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from ingest.errors import HmoError
+from hmo.errors import HmoError
 from ingest.layout import STANDARD_COLUMNS, normalise, normalise_name, standard_name
-from ingest.settings import ISO3_MEMBERS
+from hmo.settings import ISO3_MEMBERS
 from ingest.sniff import DELIMITERS
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"

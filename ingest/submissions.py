@@ -1,7 +1,7 @@
 """From a file in the inbox to a registered submission with its rows in `raw`.
 
 Order matters for never losing a file: the bytes are archived first, then the
-arrival is logged (ingest.events) and the registry and rows written, and only
+arrival is logged (hmo.events) and the registry and rows written, and only
 then does the file leave the inbox. A crash in between leaves the file in the
 inbox, and the next run recognises the same bytes as already received.
 
@@ -26,11 +26,12 @@ from typing import BinaryIO, Callable, Iterator
 
 import duckdb
 
-from ingest import events, transform
+from hmo import events
+from ingest import transform
 from ingest.column_names import column_names_json
-from ingest.errors import HmoError
+from hmo.errors import HmoError
 from ingest.profiles import STANDARD, Profile, YearNotFound, choose, load_profiles
-from ingest.settings import ISO3_MEMBERS, Paths
+from hmo.settings import ISO3_MEMBERS, Paths
 from ingest.sniff import TextLayout, UnreadableText, detect_encoding, is_xlsx, sniff, to_utf8, xlsx_to_csv
 
 # One line per inbox file as it is read: `hmo run` shows it as progress and keeps it in the run's log.

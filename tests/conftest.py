@@ -14,7 +14,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # A developer's own `hmo serve` must not take the suite's checks (tests that want one set it).
 os.environ.pop("HMO_SERVE_URL", None)
 
-from ingest.settings import PROJECT_ROOT, Paths  # noqa: E402
+from hmo.settings import PROJECT_ROOT, Paths  # noqa: E402
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"
 STANDARD_HEADER = "reporting_country,period,flow_type,border_point,counterpart_country,sex,age,nationality,count,obs_status"

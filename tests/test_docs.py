@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from flows.cli import main, parser
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
 

@@ -3,7 +3,7 @@
   the validation schema the suites and the audit write, and the pipeline's
   own bookkeeping. Each schema has one writer (docs/architecture.md). Created at the start of every dbt
   invocation (on-run-start), so `dbt build` works on an empty warehouse, and
-  by ingest/warehouse.py when it opens one, from this same text: the body is
+  by hmo/warehouse.py when it opens one, from this same text: the body is
   plain SQL, no Jinja, and stays so (tests/ingest/test_warehouse.py).
 
   The schema version below changes whenever a table or column changes

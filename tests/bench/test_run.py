@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 
 from bench.harness import DEFAULT_OUT, NOTES_END, NOTES_START, Run, parse_size
 from bench.phases import SizeResults

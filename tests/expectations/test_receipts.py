@@ -17,8 +17,8 @@ import pytest
 from conftest import STANDARD_HEADER, drop
 from expectations.receipts import receipt_data, render_text
 from flows import stages
-from ingest.settings import Paths
-from ingest.warehouse import connect
+from hmo.settings import Paths
+from hmo.warehouse import connect
 
 # Semicolons, Windows-1252 and the Spanish aliases, as Mexico's exports come.
 MEX_FILE = "eventos_enero_2024_con_errores.csv"

@@ -9,7 +9,7 @@ import pytest
 from expectations.rules import RULES_BY_ID, SLICE_KEY_EXACT, SLICE_KEY_HASHED
 from expectations.suites import BATCH_TABLES
 from expectations.validate import settle_slice_keys
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 
 COLUMNS = ["reporting_country", "period", "flow_type", "border_point", "counterpart_country",
            "sex", "age", "nationality", "count", "obs_status"]
@@ -224,7 +224,7 @@ def test_every_failing_row_is_recorded_past_the_gx_sample(paths):
     from expectations.validate import validate_pending
     from harmonise.dbt import DbtProject
     from ingest.submissions import ingest_inbox
-    from ingest.warehouse import connect
+    from hmo.warehouse import connect
 
     rows = [f"PAN,2024-01,ENTRY,_T,_T,_T,_T,Nowhere {i:03d},-{i},A" for i in range(500)]
     drop(paths, "PAN", "many.csv", STANDARD_HEADER + "\n" + "\n".join(rows) + "\n")

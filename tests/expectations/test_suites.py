@@ -19,8 +19,8 @@ from expectations import gx_project
 from expectations.rules import RULES, RULES_BY_ID
 from expectations.suites import GX_PROJECT, RuleOutcome, data_docs_index, run_suites
 from expectations.validate import prepare_batches
-from ingest.settings import PROJECT_ROOT, Paths
-from ingest.warehouse import RAW_DDL, connect
+from hmo.settings import PROJECT_ROOT, Paths
+from hmo.warehouse import RAW_DDL, connect
 
 CODES = ["reporting_country", "period", "flow_type", "counterpart_country", "sex", "age", "nationality",
          "count", "obs_status"]

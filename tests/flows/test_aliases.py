@@ -8,7 +8,7 @@ import duckdb
 from conftest import STANDARD_HEADER, drop
 from flows import stages
 from flows.cli import main
-from ingest import events
+from hmo import events
 
 # Colombia writes "Guyane" (French Guiana in French, Guyana in IRCC's French
 # labels): ambiguous without Colombia's own alias.

@@ -15,10 +15,10 @@ import pytest
 from conftest import drop_sample
 from flows import backup as backup_module
 from flows.cli import main
-from ingest import events
-from ingest.settings import Paths
+from hmo import events
+from hmo.settings import Paths
 from ingest.submissions import ingest_inbox
-from ingest.warehouse import connect
+from hmo.warehouse import connect
 
 TABLES = ("raw.submissions", "raw.observations", "marts.fct_flows")
 

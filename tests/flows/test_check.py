@@ -14,7 +14,7 @@ from flows import check as checking
 from flows import stages
 from flows.cli import main
 from harmonise import dbt
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 ACCEPTED, REJECTED = "PAN", "GTM"  # the bundled samples: one passes every rule, one breaks three
 ALIASED = "CRI"  # its sample with a name only the data directory's alias file resolves

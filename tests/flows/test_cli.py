@@ -10,7 +10,7 @@ import sys
 
 from flows.cli import main
 from ingest.submissions import ingest_inbox
-from ingest.warehouse import connect, publish
+from hmo.warehouse import connect, publish
 from conftest import drop_sample
 
 

@@ -25,7 +25,7 @@ from conftest import SAMPLES
 from flows import stages
 from flows.cli import main
 from flows.writer import writer_lock
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 # (country, file name) of each bundled sample, in the order ingest numbers them.
 SAMPLE_FILES = [(path.parent.name, path.name) for path in sorted(SAMPLES.glob("*/*"))]

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from bench import fuzz
 from bench.hostile import HEADER, KINDS, Scale, csv_bytes, strategies, write_hostile
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 ITEMS = 320
 SEED = 9
@@ -118,7 +118,7 @@ _DEFAULTS = {"border_point": "_T", "counterpart_country": "_T", "obs_status": "A
 def _ingest_one(files: dict[str, bytes]):
     """A fresh data directory holding `files` (name -> bytes) in inbox/PAN, through ingest_inbox."""
     from ingest.submissions import ingest_inbox
-    from ingest.warehouse import connect
+    from hmo.warehouse import connect
 
     scratch = tempfile.TemporaryDirectory(prefix="hmo-prop-")
     paths = Paths(Path(scratch.name) / "data")

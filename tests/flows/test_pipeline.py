@@ -16,8 +16,8 @@ from conftest import STANDARD_HEADER, drop, drop_sample
 from flows.pipeline import hmo_run
 from flows.retries import DUCKDB_LOCK, is_transient, retry_when_transient
 from flows.stages import NothingToReport
-from ingest.errors import HmoError, WarehouseBusy
-from ingest.warehouse import connect
+from hmo.errors import HmoError, WarehouseBusy
+from hmo.warehouse import connect
 
 
 def query(paths, sql):
@@ -43,7 +43,7 @@ MARGINALS = "\n".join(
 
 @pytest.fixture(scope="module")
 def first_run(prefect_server, tmp_path_factory):
-    from ingest.settings import Paths
+    from hmo.settings import Paths
 
     paths = Paths(tmp_path_factory.mktemp("e2e") / "data")
     paths.ensure()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from ingest.settings import Paths
-from ingest.warehouse import connect, publish
+from hmo.settings import Paths
+from hmo.warehouse import connect, publish
 
 
 FOREVER = "select count(*) from range(1000000000) a, range(1000000000) b"

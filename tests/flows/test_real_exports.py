@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from flows import stages
-from ingest.settings import PROJECT_ROOT, Paths
+from hmo.settings import PROJECT_ROOT, Paths
 
 REAL = PROJECT_ROOT.parent / "shared" / "real"
 CBP = "nationwide-encounters-fy22-fy25-state.csv"

@@ -6,8 +6,8 @@ import duckdb
 from conftest import STANDARD_HEADER, drop, drop_sample
 from flows import stages
 from flows.cli import main
-from ingest import events
-from ingest.warehouse import connect
+from hmo import events
+from hmo.warehouse import connect
 
 
 def rows(path, sql):

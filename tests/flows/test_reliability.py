@@ -8,7 +8,7 @@ import pytest
 
 from conftest import STANDARD_HEADER, drop, drop_sample
 from flows import stages
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 GOOD_PAN = STANDARD_HEADER + "\nPAN,2024-02,ENTRY,_T,_T,_T,_T,VEN,10,A\n"
 LONG_NAME = "informe_mensual_de_movimientos_migratorios_" * 5 + "2024_02.csv"  # 244 characters
@@ -74,7 +74,7 @@ def test_the_next_run_after_a_bad_file_is_clean(odd_files):
 
 def test_rows_that_slip_past_the_suites_are_rejected_by_the_audit_and_the_rest_published(paths):
     """A validation bug is simulated by accepting a file behind the suites' back."""
-    from ingest.warehouse import connect
+    from hmo.warehouse import connect
 
     drop(paths, "PAN", "bueno.csv", GOOD_PAN)
     stages.run(paths)
@@ -98,7 +98,7 @@ def test_rows_that_slip_past_the_suites_are_rejected_by_the_audit_and_the_rest_p
 
 
 def test_a_fault_no_file_explains_keeps_the_last_publication(paths):
-    from ingest.warehouse import connect
+    from hmo.warehouse import connect
 
     drop(paths, "PAN", "bueno.csv", GOOD_PAN)
     stages.run(paths)

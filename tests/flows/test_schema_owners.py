@@ -14,8 +14,8 @@ import duckdb
 from conftest import STANDARD_HEADER, drop
 from flows import stages
 from flows.cli import main
-from ingest.settings import PROJECT_ROOT, Paths
-from ingest.warehouse import connect
+from hmo.settings import PROJECT_ROOT, Paths
+from hmo.warehouse import connect
 
 RAW_TABLES = ("raw.submissions", "raw.observations", "raw.load_failures", "raw.duplicates")
 GOOD = STANDARD_HEADER + "\nPAN,2024-02,ENTRY,_T,_T,_T,_T,VEN,10,A\n"

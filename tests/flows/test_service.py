@@ -28,8 +28,8 @@ from conftest import SAMPLES
 from flows import check as checking
 from flows import service
 from flows.cli import main
-from ingest.errors import HmoError
-from ingest.settings import Paths
+from hmo.errors import HmoError
+from hmo.settings import Paths
 
 HMO = Path(sys.executable).parent / "hmo"
 ACCEPTED, REJECTED = "PAN", "GTM"  # the bundled samples: one passes every rule, one breaks three

@@ -15,7 +15,7 @@ import pytest
 from test_server import _servers_of, hmo_env
 
 from flows.writer import WriterBusy, writer_lock
-from ingest.settings import PROJECT_ROOT
+from hmo.settings import PROJECT_ROOT
 
 SINCE = r"since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
 # Python's start and `import flows.cli` take ~0.4 s; a loaded machine doubles that.

@@ -14,8 +14,8 @@ import pytest
 from flows import stages
 from harmonise import country_names
 from harmonise.dbt import DbtProject
-from ingest.settings import Paths
-from ingest.warehouse import connect
+from hmo.settings import Paths
+from hmo.warehouse import connect
 from conftest import STANDARD_HEADER, drop
 
 ISO_LANGUAGES = ["en", "es", "fr", "pt", "nl"]

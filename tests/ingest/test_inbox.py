@@ -9,9 +9,9 @@ import duckdb
 import pytest
 
 from conftest import STANDARD_HEADER, drop, drop_sample
-from ingest.settings import Paths
+from hmo.settings import Paths
 from ingest.submissions import Refusal, discover, ingest_inbox, receive
-from ingest.warehouse import connect
+from hmo.warehouse import connect
 
 PASSWD = Path("/etc/passwd")
 

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import drop
 from flows import stages
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 PROFILE = """
 name: darien-transitos

@@ -187,7 +187,7 @@ constants: {flow_type: ENTRY, sex: _T, age: _T}
 def test_title_lines_repeated_headers_and_footers_are_left_out(tmp_path, paths, monkeypatch):
     from conftest import drop
     from ingest.submissions import ingest_inbox
-    from ingest.warehouse import connect
+    from hmo.warehouse import connect
 
     profile_dir = tmp_path / "profiles"
     profile_dir.mkdir()

@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLES, STANDARD_HEADER, drop, drop_sample
 from expectations.rules import RULES_BY_ID
 from ingest.submissions import discard_incomplete, discover, ingest_inbox
-from ingest.warehouse import connect
+from hmo.warehouse import connect
 
 
 def test_a_file_is_archived_with_its_hash_registered_and_leaves_the_inbox(paths):
@@ -175,7 +175,7 @@ def test_a_latin1_byte_past_the_first_megabyte_is_still_read_as_latin1(paths):
 
 
 def test_a_received_file_leaves_exactly_one_received_event(paths):
-    from ingest import events
+    from hmo import events
 
     inbox_file = drop_sample(paths, "PAN")
     original = inbox_file.read_bytes()
@@ -278,7 +278,7 @@ def test_ids_are_not_handed_out_again_after_a_killed_ingest(paths):
     connect(paths.warehouse).close()  # a warehouse that exists (checkpointed), as after any run
     killed = subprocess.run(
         [sys.executable, "-c",
-         "import os, signal; from ingest.settings import Paths; from ingest.warehouse import connect; "
+         "import os, signal; from hmo.settings import Paths; from hmo.warehouse import connect; "
          "from ingest.submissions import discover, receive; paths = Paths.from_env(); "
          "con = connect(paths.warehouse); [receive(con, paths, item) for item in discover(paths)]; "
          "os.kill(os.getpid(), signal.SIGKILL)"],  # a power cut in the middle of an ingest

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ingest.settings import Paths
+from hmo.settings import Paths
 
 # received: a file's arrival (replayed by `hmo rebuild`); verdict: the final
 # answer given (kept by the rebuild); marts_rebuilt: the code lists or models

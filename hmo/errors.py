@@ -1,4 +1,4 @@
-"""Exception types of the ingest package; the CLI turns them into messages."""
+"""The Observatory's exception types; every stage raises them and the CLI turns them into one message."""
 
 
 class HmoError(Exception):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.errors import ConfigurationError, SchemaMismatch, WarehouseBusy
-from ingest.settings import PROJECT_ROOT
+from hmo.errors import ConfigurationError, SchemaMismatch, WarehouseBusy
+from hmo.settings import PROJECT_ROOT
 
 
 RAW_LAYER_MACRO = PROJECT_ROOT / "dbt_project" / "macros" / "raw_layer.sql"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingest import warehouse
-from ingest.settings import PROJECT_ROOT
+from hmo import warehouse
+from hmo.settings import PROJECT_ROOT
 
 
 def test_ingest_runs_the_macro_body_as_it_stands():
