@@ -702,3 +702,30 @@ def answer_due(con: duckdb.DuckDBPyConnection, paths: Paths) -> Answers:
         except (OSError, duckdb.Error, ValueError, TypeError) as exc:
             answers.failed.append((f"{country}/{file_name} [duplicate {duplicate_id}]", f"{type(exc).__name__}: {exc}"))
     return answers
+
+
+def country_receipts(paths: Paths, country: str) -> list[dict]:
+    """Every answered receipt of one country, newest first, each its JSON plus `receipt_id` and `stem`.
+
+    A receipt counts once its text file exists (it is written last); the
+    country's folder is the only one read, so nothing of another country can
+    be in the list.
+    """
+    folder = paths.outbox / country
+    found: list[dict] = []
+    for entry in os.scandir(folder) if folder.is_dir() else ():
+        match = _RECEIPT_NAME.search(entry.name)
+        if not match:
+            continue
+        stem = entry.name[: -len(".txt")]
+        try:
+            data = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if data.get("reporting_country") != country:
+            continue
+        data["receipt_id"] = f"{match['kind']}{match['id']}"
+        data["stem"] = stem
+        found.append(data)
+    found.sort(key=lambda d: (str(d.get("received_at") or ""), d["receipt_id"]), reverse=True)
+    return found

@@ -185,6 +185,52 @@ def cmd_aliases_list(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str | None:
+    """The password from stdin with --password-stdin (for an administrator's script), else None: a new one."""
+    if not args.password_stdin:
+        return None
+    given = sys.stdin.readline().rstrip("\r\n")
+    if len(given) < 12:
+        raise HmoError("a password given on stdin must have at least 12 characters")
+    return given
+
+
+def cmd_users_add(args: argparse.Namespace, paths: Paths) -> int:
+    from portal.accounts import Accounts
+
+    password = Accounts(paths).add(args.scope, args.email, _password(args), language=args.language)
+    print(f"added {args.email.strip().lower()} for {args.scope.upper()}")
+    if not args.password_stdin:
+        print(f"temporary password (shown once; hand it over in person or by another channel): {password}")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace, paths: Paths) -> int:
+    from portal.accounts import Accounts
+
+    Accounts(paths).disable(args.scope, args.email)
+    print(f"disabled {args.email.strip().lower()} ({args.scope.upper()}); its sessions are ended")
+    return 0
+
+
+def cmd_users_reset(args: argparse.Namespace, paths: Paths) -> int:
+    from portal.accounts import Accounts
+
+    password = Accounts(paths).reset(args.scope, args.email, _password(args))
+    print(f"reset {args.email.strip().lower()} ({args.scope.upper()}): enabled, unlocked, its sessions ended")
+    if not args.password_stdin:
+        print(f"temporary password (shown once): {password}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, paths: Paths) -> int:
+    from portal.accounts import Accounts
+
+    rows = [tuple(user.values()) for user in Accounts(paths).list()]
+    _emit(["scope", "email", "language", "created_at", "state", "failed_sign_ins"], rows, args.format)
+    return 0
+
+
 def cmd_revalidate(args: argparse.Namespace, paths: Paths) -> int:
     from flows import stages
     from ingest.submissions import receive_again
@@ -417,6 +463,26 @@ def parser() -> argparse.ArgumentParser:
     listed.add_argument("country", nargs="?", help="ISO3 of one reporting country")
     listed.add_argument("--format", choices=["table", "csv", "json"], default="table")
     listed.set_defaults(func=cmd_aliases_list)
+    users = sub.add_parser("users", help="the country portal's accounts (`hmo serve`): who signs in for which country")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    for name, func, text in (
+            ("add", cmd_users_add, "a new account, with a temporary password printed once"),
+            ("disable", cmd_users_disable, "the account can no longer sign in; its sessions end"),
+            ("reset", cmd_users_reset, "a new temporary password; the account is enabled and unlocked again")):
+        command = users_sub.add_parser(name, help=text)
+        command.add_argument("scope", help="ISO3 of the member country the person reports for, or ADMIN "
+                                           "(manages accounts, sees all) or PPT (the Presidency Pro-Tempore, sees all)")
+        command.add_argument("email", help="the person's e-mail address: what they sign in with")
+        if name != "disable":
+            command.add_argument("--password-stdin", action="store_true",
+                                 help="read the password from the first line of stdin instead of making one")
+        if name == "add":
+            command.add_argument("--language", choices=["es", "en"], default="es",
+                                 help="the portal's language for this person (they can switch it)")
+        command.set_defaults(func=func)
+    users_list = users_sub.add_parser("list", help="every account, with its state (active, locked, disabled)")
+    users_list.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    users_list.set_defaults(func=cmd_users_list)
     revalidate = sub.add_parser(
         "revalidate", help="validate a rejected submission again from its archived bytes (after an alias or a "
                            "profile fixed what rejected it), as a new submission with its own receipt")

@@ -94,16 +94,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def configured_max_bytes() -> int:
-    text = os.environ.get(MAX_BYTES_ENV, "").strip().replace("_", "")
+def configured_max_bytes(variable: str = MAX_BYTES_ENV, default: int = DEFAULT_MAX_BYTES) -> int:
+    text = os.environ.get(variable, "").strip().replace("_", "")
     if not text:
-        return DEFAULT_MAX_BYTES
+        return default
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise ConfigurationError(f"{MAX_BYTES_ENV} must be a positive whole number of bytes, not {text!r}")
+        raise ConfigurationError(f"{variable} must be a positive whole number of bytes, not {text!r}")
     return value
 
 
@@ -213,6 +213,21 @@ def create_app(paths: Paths, max_bytes: int | None = None, say: Callable[[str], 
         seconds = time.perf_counter() - started
         say(f"{_now()} check {country}/{name}: {result.verdict} ({seconds:.2f} s)")
         return {**result.as_json(), "seconds": round(seconds, 3)}
+
+    from fastapi.responses import RedirectResponse
+
+    from portal.app import create_portal
+    from portal.runs import RunRequester
+
+    app.state.runs = RunRequester(paths)
+    # Plain HTTP on this machine (the tests, a statistician trying it on a laptop) keeps cookies without
+    # the Secure flag only when asked: behind the HTTPS proxy of production they must carry it.
+    insecure = os.environ.get("HMO_PORTAL_INSECURE_COOKIES", "").strip().lower() in ("1", "true", "yes")
+    app.mount("/portal", create_portal(paths, runs=app.state.runs, check=check_one, secure_cookies=not insecure))
+
+    @app.get("/")
+    def to_portal() -> Any:
+        return RedirectResponse("/portal/", status_code=303)
 
     return app
 
@@ -335,11 +350,13 @@ def serve(paths: Paths, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                     say(f"hmo serve: listening at {url} (pid {os.getpid()}; {state_path(paths)}); "
                         "stop with Ctrl-C or SIGTERM")
 
-        config = uvicorn.Config(create_app(paths, max_bytes=limit, say=say), log_level="warning",
+        app = create_app(paths, max_bytes=limit, say=say)
+        config = uvicorn.Config(app, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=GRACEFUL_SECONDS)
         try:
             Server(config).run(sockets=[sock])
         finally:
+            app.state.runs.stop()
             _remove_state(paths)
 
 
