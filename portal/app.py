@@ -247,10 +247,10 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
                  "receipt_id": None} for name in waiting] + listed
 
     @app.get("/c/{country}/")
-    def country_page(request: Request, country: str, uploaded: str = "", refused: str = "") -> Any:
+    def country_page(request: Request, country: str, uploaded: int = 0) -> Any:
         session = country_session(request, country)
         return page(request, "country.html", session, country=country, submissions=submissions_of(country),
-                    limit=_megabytes(limit), uploaded=uploaded, refused=refused,
+                    limit=_megabytes(limit), uploaded=uploaded, refused="",
                     may_send=session.user.scope == country, may_check=check is not None,
                     calendar=country_calendar(paths, country), months=_month_names(session.user.language))
 
@@ -319,18 +319,18 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
             audit.record(paths, "upload_refused", session.user.email, country, client(request), reason=refused.key)
             reason = t(refused.key, lang, limit=_megabytes(limit), **refused.values)
             return page(request, "country.html", session, status=refused.status, country=country,
-                        submissions=submissions_of(country), limit=_megabytes(limit), uploaded="",
+                        submissions=submissions_of(country), limit=_megabytes(limit), uploaded=0,
                         refused=reason, may_send=True, may_check=check is not None,
                         calendar=country_calendar(paths, country), months=_month_names(lang))
         for item in stored:
             audit.record(paths, "upload", session.user.email, country, client(request), file=item.name,
                          sent_as=item.sent_as, sha256=item.sha256, bytes=item.size)
         runs.request()
-        names = ", ".join(item.name for item in stored)
         if "application/json" in request.headers.get("accept", ""):
             return _guarded(Response(json.dumps({"received": [item.name for item in stored]}),
                                      media_type="application/json"))
-        return RedirectResponse(url(request, f"/c/{country}/?uploaded={names}"), status_code=303)
+        # A count, not the names: a link someone else made must not put words on the page.
+        return RedirectResponse(url(request, f"/c/{country}/?uploaded={len(stored)}"), status_code=303)
 
     @app.post("/c/{country}/check")
     async def dry_run(request: Request, country: str) -> Any:

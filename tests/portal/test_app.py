@@ -80,6 +80,7 @@ def test_a_statistician_sends_files_and_reads_each_answer(paths, portal):
     good = good.replace(b"PAN", b"GTM")
     answer = send(client, "GTM", csrf, ("bueno.csv", good), (bad_name, bad))
     assert answer.status_code == 200 and answer.url.path == "/c/GTM/"
+    assert "Archivos recibidos: 2." in answer.text
     assert sorted(p.name for p in (paths.inbox / "GTM").iterdir()) == sorted(["bueno.csv", bad_name])
     assert statuses(answer.text) == ["recibido", "recibido"]
     assert not list((paths.work / "uploads").iterdir())
@@ -204,47 +205,71 @@ def test_an_upload_larger_than_the_limit_is_refused_and_nothing_kept(paths, port
     assert answer.status_code == 413
 
 
-def test_a_200_mb_upload_to_the_running_service_stops_at_the_limit_on_disk(paths, portal):
-    """Through a real server (uvicorn streams the body; the TestClient would read it all first)."""
+@pytest.fixture
+def live(paths):
+    """The portal served by a real uvicorn (which streams a body; the TestClient reads it all first)."""
     import uvicorn
 
+    accounts = Accounts(paths)
+    accounts.add("GTM", GTM_USER, PASSWORD)
+    app = create_portal(paths, runs=RunRequester(paths, enabled=False), max_bytes=60 * MB)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(portal, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client, csrf = sign_in(app, GTM_USER)  # the session lives in the accounts file both share
     try:
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        client, csrf = sign_in(portal, GTM_USER)  # the session lives in the accounts file both share
-        cookie = client.cookies.get("hmo_session")
-        staged: list[int] = []
-
-        def measure() -> None:
-            folder = paths.work / "uploads"
-            staged.append(sum(p.stat().st_size for p in folder.glob("*")) if folder.exists() else 0)
-
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        status = None
-        try:
-            connection.request("POST", "/c/GTM/upload", body=_big_body(csrf, "b0undary", 200 * MB, measure),
-                               headers={"Content-Type": "multipart/form-data; boundary=b0undary",
-                                        "Cookie": f"hmo_session={cookie}"}, encode_chunked=True)
-            status = connection.getresponse().status
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered 413 and closed while the client was still sending
-        finally:
-            connection.close()
-        assert status in (413, None)
-        assert max(staged) <= 6 * MB, f"{max(staged):,} bytes were written for a 5 MB limit"
-        assert len(staged) < 200 or status == 413
-        assert not list((paths.work / "uploads").iterdir())
-        assert not (paths.inbox / "GTM").exists() or not list((paths.inbox / "GTM").iterdir())
+        yield port, client.cookies.get("hmo_session"), csrf
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def _stream(port: int, cookie: str, body) -> int | None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        connection.request("POST", "/c/GTM/upload", body=body, encode_chunked=True,
+                           headers={"Content-Type": "multipart/form-data; boundary=b0undary",
+                                    "Cookie": f"hmo_session={cookie}", "Accept": "application/json"})
+        return connection.getresponse().status
+    except (BrokenPipeError, ConnectionResetError):
+        return None  # the server answered and closed while the client was still sending
+    finally:
+        connection.close()
+
+
+def test_a_200_mb_upload_stops_at_the_limit_on_disk_and_leaves_nothing(paths, live):
+    port, cookie, csrf = live
+    staged: list[int] = []
+
+    def measure() -> None:
+        folder = paths.work / "uploads"
+        staged.append(sum(p.stat().st_size for p in folder.glob("*")) if folder.exists() else 0)
+
+    status = _stream(port, cookie, _big_body(csrf, "b0undary", 200 * MB, measure))
+    assert status in (413, None)
+    assert max(staged) <= 61 * MB, f"{max(staged):,} bytes were written for a 60 MB limit"
+    assert not list((paths.work / "uploads").iterdir())
+    assert not (paths.inbox / "GTM").exists() or not list((paths.inbox / "GTM").iterdir())
+
+
+def test_a_50_mb_file_arrives_whole(paths, live):
+    port, cookie, csrf = live
+    digest = hashlib.sha256()
+
+    def count() -> None:
+        digest.update(b"GTM,2024-01,ENTRY,,,,,,1,\n" * 40_000)
+
+    status = _stream(port, cookie, _big_body(csrf, "b0undary", 50 * MB, count))
+    assert status == 200
+    (arrived,) = (paths.inbox / "GTM").iterdir()
+    assert arrived.name == "big.csv" and hashlib.sha256(arrived.read_bytes()).hexdigest() == digest.hexdigest()
+    assert not list((paths.work / "uploads").iterdir())
 
 
 def test_an_interrupted_upload_leaves_nothing_behind(paths, portal):

@@ -1,6 +1,6 @@
 """The portal in a real browser: headless Chromium (Debian's) driven by Playwright, against a real `hmo serve`.
 
-A statistician signs in, sends a good and a bad file, waits for the
+A statistician signs in, checks a file without sending it, sends a good and a bad file, waits for the
 pipeline (`hmo run`, started by the portal) to answer both, opens the
 rejected receipt, downloads its problems as CSV and signs out. With
 HMO_SCREENSHOTS set to a folder, each page is photographed there (the
@@ -103,10 +103,19 @@ def test_sign_in_send_a_good_and_a_bad_file_read_both_receipts_download_and_sign
             page.click("#sign-in")
             expect(page).to_have_url(re.compile(r"/portal/c/GTM/$"))
 
+            # A dry run first: the answer the bad file would get, nothing loaded.
+            page.set_input_files("#check-file", str(bad))
+            page.click("#check")
+            expect(page.locator("#verdict")).to_contain_text("rechazado")
+            assert "R02" in page.locator("pre").inner_text()
+            assert not (paths.inbox / "GTM").exists() or not list((paths.inbox / "GTM").iterdir())
+            shot(page, "2-dry-run")
+            page.goto(f"{url}/c/GTM/")
+
             page.set_input_files("#files", [str(good), str(bad)])
             page.click("#send")
-            expect(page.locator("[role=status]")).to_contain_text(good.name)
-            shot(page, "2-sent")
+            expect(page.locator("[role=status]")).to_contain_text("2")
+            shot(page, "3-sent")
             # The portal started `hmo run`; the page says where each file stands as it moves.
             deadline = time.monotonic() + 300
             while True:
@@ -117,13 +126,13 @@ def test_sign_in_send_a_good_and_a_bad_file_read_both_receipts_download_and_sign
                     "".join(p.read_text(errors="replace")[-3000:] for p in (paths.root / "logs").glob("portal-*"))
                 time.sleep(2)
                 page.reload()
-            shot(page, "3-answered")
+            shot(page, "4-answered")
 
             page.click("#submissions tr.rejected a")
             expect(page.locator("#verdict")).to_contain_text("rechazado")
             problems = page.locator("#problems tbody tr").count()
             assert problems > 0
-            shot(page, "4-receipt")
+            shot(page, "5-receipt")
             with page.expect_download() as download:
                 page.click("#download-csv")
             rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text("utf-8-sig"))))
@@ -134,7 +143,7 @@ def test_sign_in_send_a_good_and_a_bad_file_read_both_receipts_download_and_sign
             page.goto(f"{url}/c/GTM/")
             page.click("#submissions tr.accepted a")
             expect(page.locator("#verdict")).to_contain_text("accepted")
-            shot(page, "5-accepted-receipt")
+            shot(page, "6-accepted-receipt")
 
             page.click("#sign-out")
             expect(page).to_have_url(re.compile(r"/portal/signin$"))
