@@ -704,18 +704,19 @@ def answer_due(con: duckdb.DuckDBPyConnection, paths: Paths) -> Answers:
     return answers
 
 
-def country_receipts(paths: Paths, country: str) -> list[dict]:
-    """Every answered receipt of one country, newest first, each its JSON plus `receipt_id` and `stem`.
+def country_receipts(paths: Paths, country: str, receipt_id: str | None = None) -> list[dict]:
+    """Every answered receipt of one country (or only the one `receipt_id` names: "12", "d3"), newest
+    first, each its JSON plus `receipt_id` and `stem`.
 
     A receipt counts once its text file exists (it is written last); the
     country's folder is the only one read, so nothing of another country can
-    be in the list.
+    be in the list. Only the JSON files asked for are opened.
     """
     folder = paths.outbox / country
     found: list[dict] = []
     for entry in os.scandir(folder) if folder.is_dir() else ():
         match = _RECEIPT_NAME.search(entry.name)
-        if not match:
+        if not match or (receipt_id is not None and f"{match['kind']}{match['id']}" != receipt_id):
             continue
         stem = entry.name[: -len(".txt")]
         try:

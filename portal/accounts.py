@@ -33,7 +33,6 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator
 
 from hmo.errors import ConfigurationError, HmoError
@@ -88,7 +87,6 @@ class User:
     email: str
     scope: str
     language: str
-    disabled: bool = False
 
     @property
     def is_staff(self) -> bool:
@@ -317,7 +315,3 @@ def csrf_matches(session: Session, sent: str | None) -> bool:
 
 # The hash of a password nobody has: what an unknown e-mail is checked against.
 _DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$RdescudvJCsgt3ub+b+dWRWJTmaaJObG4oE0sYBXVto"
-
-
-def accounts_path(paths: Paths) -> Path:
-    return Accounts(paths).path

@@ -108,7 +108,7 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
     def language(request: Request, session: Session | None) -> str:
         if session is not None:
             return session.user.language
-        asked = request.query_params.get("lang") or request.cookies.get("hmo_lang")
+        asked = request.query_params.get("lang")
         return asked if asked in LANGUAGES else "es"
 
     def page(request: Request, template: str, session: Session | None, status: int = 200, **context: Any) -> Any:
@@ -255,10 +255,10 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
                     calendar=country_calendar(paths, country), months=_month_names(session.user.language))
 
     def receipt_of(country: str, receipt_id: str) -> dict:
-        for receipt in country_receipts(paths, country):
-            if receipt["receipt_id"] == receipt_id:
-                return receipt
-        raise NotFound()
+        found = country_receipts(paths, country, receipt_id=receipt_id)
+        if not found:
+            raise NotFound()
+        return found[0]
 
     @app.get("/c/{country}/receipts/{receipt_id}")
     def receipt_page(request: Request, country: str, receipt_id: str, sort: str = "severity",
@@ -270,25 +270,28 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
         return page(request, "receipt.html", session, country=country, receipt=receipt, problems=problems,
                     sort=sort, desc=desc, sortable=SORTABLE, has_docs=docs.exists())
 
-    @app.get("/c/{country}/receipts/{receipt_id}/receipt.json")
-    def receipt_json(request: Request, country: str, receipt_id: str) -> Any:
+    def download(request: Request, country: str, receipt_id: str, kind: str) -> Any:
+        """The receipt's JSON or its problems as CSV, as an attachment; every download is in the audit log."""
         session = country_session(request, country)
         receipt = receipt_of(country, receipt_id)
         audit.record(paths, "download", session.user.email, country, client(request), receipt=receipt_id,
-                     format="json")
-        body = {k: v for k, v in receipt.items() if k not in ("receipt_id", "stem")}
-        return _guarded(Response(json.dumps(body, ensure_ascii=False, indent=2), media_type="application/json",
-                                 headers={"Content-Disposition": f'attachment; filename="{receipt_id}.json"'}))
+                     format=kind)
+        if kind == "json":
+            body = json.dumps({k: v for k, v in receipt.items() if k not in ("receipt_id", "stem")},
+                              ensure_ascii=False, indent=2)
+            media, name = "application/json", f"{receipt_id}.json"
+        else:
+            # A byte-order mark: Excel, which most statistics offices open a CSV with, then reads UTF-8.
+            body, media, name = "\ufeff" + problems_csv(receipt), "text/csv; charset=utf-8", f"{receipt_id}-problems.csv"
+        return _guarded(Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}))
+
+    @app.get("/c/{country}/receipts/{receipt_id}/receipt.json")
+    def receipt_json(request: Request, country: str, receipt_id: str) -> Any:
+        return download(request, country, receipt_id, "json")
 
     @app.get("/c/{country}/receipts/{receipt_id}/problems.csv")
     def receipt_csv(request: Request, country: str, receipt_id: str) -> Any:
-        session = country_session(request, country)
-        receipt = receipt_of(country, receipt_id)
-        audit.record(paths, "download", session.user.email, country, client(request), receipt=receipt_id,
-                     format="csv")
-        # A byte-order mark: Excel, which most statistics offices open a CSV with, then reads UTF-8.
-        return _guarded(Response("\ufeff" + problems_csv(receipt), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": f'attachment; filename="{receipt_id}-problems.csv"'}))
+        return download(request, country, receipt_id, "csv")
 
     @app.get("/c/{country}/docs/{path:path}")
     def data_docs(request: Request, country: str, path: str) -> Any:

@@ -51,15 +51,14 @@ def country_calendar(paths: Paths, country: str, today: date | None = None) -> C
     except (query.QueryRefused, duckdb.CatalogException):
         rows = []  # nothing published yet, or no build made the marts
     months = {period: Month(period, _state(status, bool(late), due, today), due) for period, status, late, due in rows}
-    last_month = date(today.year, today.month, 1)
-    last_month = date(last_month.year - (last_month.month == 1), (last_month.month - 2) % 12 + 1, 1)
+    last_month = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
     # Next due: last month if it is not in yet and its date has not passed, else this month.
     last = months.get(last_month)
     if last is not None and last.state in ("missing", "pending", "rejected") and last.due_date >= today:
         next_period = last_month
     else:
         next_period = _month_after(last_month)
-    next_due = date(_month_after(next_period).year, _month_after(next_period).month, 15)
+    next_due = _month_after(next_period).replace(day=15)
     years = sorted({period.year for period in months} | {next_period.year})
     return Calendar([(year, [months.get(date(year, m, 1)) for m in range(1, 13)]) for year in years],
                     next_period, next_due)

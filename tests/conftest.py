@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,21 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def start_serve(paths: Paths, cwd: Path, env: dict[str, str], stdout, stderr: Path) -> tuple[subprocess.Popen, dict]:
+    """A real `hmo serve --port 0` for `paths`, and its serve.json once it listens (a failure names its stderr).
+
+    The caller stops it."""
+    from flows import service
+
+    with stderr.open("wb") as err:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "hmo"), "serve", "--port", "0"], cwd=cwd,
+                                   stdout=stdout, stderr=err, env=env)
+    deadline = time.monotonic() + 150
+    while (state := service.read_state(paths)) is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"hmo serve did not start (exit {process.poll()}): {stderr.read_text()}")
+        time.sleep(0.1)
+    return process, state

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, start_serve
 from flows import check as checking
 from flows import service
 from flows.cli import main
@@ -73,16 +73,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Running:
     scratch = base / "outside" / "tmp"
     scratch.mkdir(parents=True)
     stdout, stderr = base / "serve.out", base / "serve.err"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [str(HMO), "serve", "--port", "0"], cwd=base, stdout=out, stderr=err,
-            env=_env(paths.root, HMO_SERVE_MAX_BYTES=str(LIMIT), TMPDIR=str(scratch)))
+    with stdout.open("wb") as out:
+        process, state = start_serve(paths, base, _env(paths.root, HMO_SERVE_MAX_BYTES=str(LIMIT),
+                                                       TMPDIR=str(scratch)), out, stderr)
     try:
-        deadline = time.monotonic() + 150
-        while (state := service.read_state(paths)) is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"hmo serve did not start (exit {process.poll()}): {stderr.read_text()}")
-            time.sleep(0.1)
         yield Running(process, paths, state["url"], base, scratch, stderr)
     finally:
         if process.poll() is None:

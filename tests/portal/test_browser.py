@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, start_serve
 from flows import service
 from hmo.settings import Paths
 
@@ -50,16 +50,8 @@ def portal_url(tmp_path):
     added = subprocess.run([str(HMO), "users", "add", "GTM", USER, "--password-stdin"], input=PASSWORD + "\n",
                            capture_output=True, text=True, env=_env(paths), timeout=60)
     assert added.returncode == 0, added.stderr
-    err = tmp_path / "serve.err"
-    with err.open("wb") as stderr:
-        process = subprocess.Popen([str(HMO), "serve", "--port", "0"], cwd=tmp_path, env=_env(paths),
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
+    process, state = start_serve(paths, tmp_path, _env(paths), subprocess.DEVNULL, tmp_path / "serve.err")
     try:
-        deadline = time.monotonic() + 150
-        while (state := service.read_state(paths)) is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"hmo serve did not start (exit {process.poll()}): {err.read_text()}")
-            time.sleep(0.2)
         yield state["url"] + "/portal", paths
     finally:
         process.terminate()  # the service stops the run it started, as on Ctrl-C
