@@ -75,7 +75,7 @@ class Timer:
 # The pipeline's functions whose time a stage splits out, as (module, attribute, label).
 INGEST_PARTS = [
     ("ingest.submissions", "sha256_of", "ingest_inbox: sha256_of"),
-    ("ingest.submissions", "_archive", "ingest_inbox: _archive (copy + fsync)"),
+    ("ingest.submissions", "_stage_in_archive", "ingest_inbox: _stage_in_archive (copy, sha256, fsync)"),
     ("ingest.submissions", "detect_encoding", "ingest_inbox: detect_encoding"),
     ("ingest.sniff", "detect_encoding", "ingest_inbox: detect_encoding"),
     ("ingest.submissions", "to_utf8", "ingest_inbox: to_utf8"),

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import SAMPLES, STANDARD_HEADER, drop, drop_sample
 from expectations.rules import RULES_BY_ID
+from ingest import submissions
 from ingest.submissions import discard_incomplete, discover, ingest_inbox
 from hmo.warehouse import connect
 
@@ -48,6 +49,50 @@ def test_same_bytes_twice_make_one_submission(paths):
     assert second.duplicate_of == first.submission_id
     assert con.execute("select count(*) from raw.submissions").fetchone()[0] == 1
     assert not list(discover(paths))
+
+
+def test_the_archive_holds_each_received_file_once_under_its_hash_and_nothing_half_copied(paths):
+    drop_sample(paths, "PAN")
+    con = connect(paths.warehouse)
+    ingest_inbox(con, paths)
+    drop_sample(paths, "PAN")  # the same bytes again: a duplicate, answered, not archived twice
+    ingest_inbox(con, paths)
+    [(sha,)] = con.execute("select sha256 from raw.submissions").fetchall()
+    archived = sorted(path.name for path in (paths.archive / "PAN").iterdir())
+    assert archived == [f"{sha}.csv"]
+
+
+def test_a_copy_a_killed_run_left_half_staged_is_removed_by_the_next(paths):
+    left = paths.archive / "PAN" / ".receiving-k1ll3d.partial"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"reporting_country,period\nPAN,20")
+    drop_sample(paths, "PAN")
+    ingest_inbox(connect(paths.warehouse), paths)
+    assert not left.exists() and len(list(left.parent.iterdir())) == 1
+
+
+def test_a_file_still_being_written_while_it_is_copied_stays_in_the_inbox(paths, monkeypatch):
+    inbox_file = drop_sample(paths, "PAN")
+    copy_bytes = submissions._copy_bytes
+
+    def copy_while_the_sender_writes(source, sink):
+        copied = copy_bytes(source, sink)
+        with inbox_file.open("ab") as sender:  # the upload goes on after the copy
+            sender.write(b"PAN,2024-01,more,rows\n")
+        return copied
+
+    monkeypatch.setattr(submissions, "_copy_bytes", copy_while_the_sender_writes)
+    con = connect(paths.warehouse)
+    summary = ingest_inbox(con, paths)
+
+    [(failed, reason)] = summary.failed
+    assert failed.path == inbox_file and "changed while it was read" in reason
+    assert inbox_file.read_bytes().endswith(b"more,rows\n")
+    assert con.execute("select count(*) from raw.submissions").fetchone()[0] == 0
+    assert list((paths.archive / "PAN").iterdir()) == []
+
+    monkeypatch.setattr(submissions, "_copy_bytes", copy_bytes)  # the upload is complete: the next run reads it
+    assert ingest_inbox(con, paths).received and not inbox_file.exists()
 
 
 def test_a_file_missing_required_columns_loads_no_rows_but_is_kept(paths):
