@@ -19,6 +19,7 @@ import io
 import json
 import secrets
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +27,7 @@ from expectations.receipts import column_text, country_receipts
 from expectations.suites import data_docs_index
 from hmo.settings import ISO3_MEMBERS, Paths
 from portal import audit
-from portal.calendar import country_calendar
+from portal.calendar import country_calendar, overview, recent_months
 from portal.accounts import LANGUAGES, Accounts, Session, SignInRefused, csrf_matches
 from portal.runs import RunRequester
 from portal.texts import status_text, t
@@ -230,8 +231,9 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
         session = signed_in(request)
         if not session.user.is_staff:
             return RedirectResponse(url(request, f"/c/{session.user.scope}/"), status_code=303)
-        counts = {country: len(country_receipts(paths, country)) for country in ISO3_MEMBERS}
-        return page(request, "staff.html", session, counts=counts)
+        today = date.today()
+        return page(request, "staff.html", session, lines=overview(paths, list(ISO3_MEMBERS), today),
+                    columns=recent_months(today))
 
     def submissions_of(country: str) -> list[dict]:
         """Answered receipts, then files still waiting: in the inbox (received) or being validated."""

@@ -3,7 +3,8 @@ rejected or missing, and the month due next with its date.
 
 It reads `marts.fct_submission_status` from the published copy (flows.query,
 read-only, never waiting for a run), so the portal shows what the report
-and analysts see. The due date is the mart's: the 15th of the next month.
+and analysts see. The due dates are the mart's, from the seed
+reporting_deadlines: each country's own day of the next month.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from flows import query
 from hmo.settings import Paths
 
 
+STANDARD_DUE_DAY = 15
+
+
 @dataclass(frozen=True)
 class Month:
     period: date
@@ -26,6 +30,17 @@ class Month:
 @dataclass(frozen=True)
 class Calendar:
     years: list[tuple[int, list[Month | None]]]   # each year's twelve months, None outside the grid
+    next_period: date
+    next_due: date
+    due_day: int                                   # of the month after the one due
+
+
+@dataclass(frozen=True)
+class CountryLine:
+    """One line of the staff's overview: a country's last twelve months and its next due date."""
+
+    country: str
+    recent: list[Month | None]
     next_period: date
     next_due: date
 
@@ -42,23 +57,62 @@ def _month_after(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def country_calendar(paths: Paths, country: str, today: date | None = None) -> Calendar:
-    today = today or date.today()
+def _month_before(day: date) -> date:
+    return date(day.year - (day.month == 1), (day.month - 2) % 12 + 1, 1)
+
+
+def _published_status(paths: Paths, country: str | None) -> list[tuple]:
+    """(country, period, status, late, due_date) as last published, by country and period."""
+    where, params = ("where reporting_country = ? ", [country]) if country else ("", [])
     try:
-        answer = query.run(paths, "select period, status, late, due_date from fct_submission_status "
-                                  "where reporting_country = ? order by period", [country])
-        rows = answer.rows
+        return query.run(paths, "select reporting_country, period, status, late, due_date "
+                                f"from fct_submission_status {where}order by all", params).rows
     except (query.QueryRefused, duckdb.CatalogException):
-        rows = []  # nothing published yet, or no build made the marts
-    months = {period: Month(period, _state(status, bool(late), due, today), due) for period, status, late, due in rows}
-    last_month = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+        return []  # nothing published yet, or no build made the marts
+
+
+def _calendar(rows: list[tuple], today: date) -> Calendar:
+    months = {period: Month(period, _state(status, bool(late), due, today), due)
+              for _, period, status, late, due in rows}
+    last_month = _month_before(today.replace(day=1))
+    # Every month of a country has the same due day; before anything is published, the standard's (Q01).
+    due_day = rows[-1][4].day if rows else STANDARD_DUE_DAY
     # Next due: last month if it is not in yet and its date has not passed, else this month.
     last = months.get(last_month)
-    if last is not None and last.state in ("missing", "pending", "rejected") and last.due_date >= today:
+    last_in = last is not None and last.state in ("on_time", "late")
+    if not last_in and _month_after(last_month).replace(day=due_day) >= today:
         next_period = last_month
     else:
         next_period = _month_after(last_month)
-    next_due = _month_after(next_period).replace(day=15)
+    next_due = _month_after(next_period).replace(day=due_day)
     years = sorted({period.year for period in months} | {next_period.year})
     return Calendar([(year, [months.get(date(year, m, 1)) for m in range(1, 13)]) for year in years],
-                    next_period, next_due)
+                    next_period, next_due, due_day)
+
+
+def country_calendar(paths: Paths, country: str, today: date | None = None) -> Calendar:
+    return _calendar(_published_status(paths, country), today or date.today())
+
+
+def recent_months(today: date | None = None, count: int = 12) -> list[date]:
+    """The `count` months up to last month, oldest first: the columns of the overview."""
+    months = [_month_before((today or date.today()).replace(day=1))]
+    while len(months) < count:
+        months.insert(0, _month_before(months[0]))
+    return months
+
+
+def overview(paths: Paths, countries: list[str], today: date | None = None) -> list[CountryLine]:
+    """Every country's last twelve months and next due date, from one read of the published mart."""
+    today = today or date.today()
+    by_country: dict[str, list[tuple]] = {country: [] for country in countries}
+    for row in _published_status(paths, None):
+        by_country.setdefault(row[0], []).append(row)
+    columns = recent_months(today)
+    lines = []
+    for country in countries:
+        calendar = _calendar(by_country[country], today)
+        months = {m.period: m for _, cells in calendar.years for m in cells if m}
+        lines.append(CountryLine(country, [months.get(period) for period in columns],
+                                 calendar.next_period, calendar.next_due))
+    return lines

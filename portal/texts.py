@@ -58,8 +58,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "staff_cannot_send": ("Solo las cuentas del país envían sus archivos.",
                           "Only the country's own accounts send its files."),
     "calendar": ("Calendario de envíos (Q01)", "Reporting calendar (Q01)"),
-    "calendar_help": ("Cada mes vence el día 15 del mes siguiente. Según la última publicación.",
-                      "Each month is due by the 15th of the next month. As last published."),
+    "calendar_help": ("Cada mes vence el día {day} del mes siguiente. Según la última publicación.",
+                      "Each month is due by day {day} of the next month. As last published."),
+    "overview_help": ("Los últimos doce meses de cada país miembro (Q01), según la última publicación; "
+                      "cada país tiene su propio día de vencimiento.",
+                      "Each member country's last twelve months (Q01), as last published; "
+                      "each country has its own due day."),
+    "next_due_short": ("Próximo vencimiento", "Next due"),
     "next_due": ("Próximo vencimiento: {period}, a más tardar el {due}.", "Next due: {period}, by {due}."),
     "cal_on_time": ("aceptado a tiempo", "accepted on time"),
     "cal_late": ("aceptado con retraso", "accepted late"),

@@ -26,8 +26,10 @@ from flows import stages
 from portal import audit
 from portal.accounts import MAX_FAILED_SIGN_INS, Accounts
 from portal.app import create_portal
-from portal.calendar import country_calendar
+from portal.calendar import country_calendar, recent_months
+from hmo.settings import ISO3_MEMBERS
 from portal.runs import RunRequester
+from test_calendar import publish_status
 
 PASSWORD = "correct horse battery"
 GTM_USER, PAN_USER, PPT_USER = "ana@ine.gob.gt", "luis@inec.gob.pa", "ppt@cancilleria.example"
@@ -295,3 +297,19 @@ def test_the_portal_speaks_the_users_language_and_switches(paths, portal):
     assert elsewhere.headers["location"] == "/"  # never an address outside the portal
     assert "Iniciar sesión" in browser(portal).get("/signin").text
     assert "Sign in" in browser(portal).get("/signin?lang=en").text
+
+
+def test_the_ppt_sees_every_countrys_months_at_a_glance_and_a_country_only_its_own(paths, portal):
+    last_month = recent_months()[-1]
+    publish_status(paths, [("GTM", last_month.isoformat(), "2000-01-05", "accepted", True),
+                           ("PAN", last_month.isoformat(), "2000-01-15", "rejected", False)])
+    ppt, _ = sign_in(portal, PPT_USER)
+    page = ppt.get("/").text
+    gtm_line = re.search(r'<tr id="overview-GTM">.*?</tr>', page, re.S).group(0)
+    pan_line = re.search(r'<tr id="overview-PAN">.*?</tr>', page, re.S).group(0)
+    assert "cal-late" in gtm_line and "cal-rejected" in pan_line
+    assert len(re.findall(r'<tr id="overview-', page)) == len(ISO3_MEMBERS)
+
+    gtm, _ = sign_in(portal, GTM_USER)
+    answer = gtm.get("/", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].endswith("/c/GTM/")

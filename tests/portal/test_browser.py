@@ -2,7 +2,8 @@
 
 A statistician signs in, checks a file without sending it, sends a good and a bad file, waits for the
 pipeline (`hmo run`, started by the portal) to answer both, opens the
-rejected receipt, downloads its problems as CSV and signs out. With
+rejected receipt, downloads its problems as CSV and signs out; then the PPT signs in to its
+overview of every country. With
 HMO_SCREENSHOTS set to a folder, each page is photographed there (the
 pictures of docs/portal.md).
 
@@ -31,6 +32,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HMO = Path(sys.executable).parent / "hmo"
 PASSWORD = "correct horse battery"
 USER = "ana.lopez@ine.gob.gt"
+PPT_USER = "ppt@cancilleria.example"
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("HMO_REQUIRE_BROWSER") == "1":
@@ -47,9 +49,10 @@ def _env(paths: Paths) -> dict[str, str]:
 @pytest.fixture
 def portal_url(tmp_path):
     paths = Paths(tmp_path / "data")
-    added = subprocess.run([str(HMO), "users", "add", "GTM", USER, "--password-stdin"], input=PASSWORD + "\n",
-                           capture_output=True, text=True, env=_env(paths), timeout=60)
-    assert added.returncode == 0, added.stderr
+    for scope, email in (("GTM", USER), ("PPT", PPT_USER)):
+        added = subprocess.run([str(HMO), "users", "add", scope, email, "--password-stdin"], input=PASSWORD + "\n",
+                               capture_output=True, text=True, env=_env(paths), timeout=60)
+        assert added.returncode == 0, added.stderr
     process, state = start_serve(paths, tmp_path, _env(paths), subprocess.DEVNULL, tmp_path / "serve.err")
     try:
         yield state["url"] + "/portal", paths
@@ -105,8 +108,15 @@ def test_sign_in_send_a_good_and_a_bad_file_read_both_receipts_download_and_sign
             page.goto(f"{url}/c/GTM/")
 
             page.set_input_files("#files", [str(good), str(bad)])
+            # The progress bar's values, kept outside the page, which is left when the upload ends.
+            progress: list[float] = []
+            page.expose_function("recordProgress", lambda value: progress.append(value))
+            page.evaluate("""() => { const bar = document.getElementById('upload-progress');
+                new MutationObserver(() => { if (!bar.hidden) recordProgress(bar.value); })
+                    .observe(bar, {attributes: true}); }""")
             page.click("#send")
             expect(page.locator("[role=status]")).to_contain_text("2")
+            assert progress and progress[-1] == 100, progress
             shot(page, "3-sent")
             # The portal started `hmo run`; the page says where each file stands as it moves.
             deadline = time.monotonic() + 300
@@ -141,5 +151,13 @@ def test_sign_in_send_a_good_and_a_bad_file_read_both_receipts_download_and_sign
             expect(page).to_have_url(re.compile(r"/portal/signin$"))
             page.goto(f"{url}/c/GTM/")
             expect(page).to_have_url(re.compile(r"/portal/signin"))
+
+            # The PPT's first page: every member country's months at a glance.
+            page.fill("input[name=email]", PPT_USER)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("#sign-in")
+            expect(page.locator("#overview-GTM")).to_be_visible()
+            assert page.locator("#overview tbody tr").count() == 23
+            shot(page, "7-overview")
         finally:
             browser.close()

@@ -1,12 +1,20 @@
 {#
   Country × month: accepted, rejected or missing, for every member country from
-  the first month any country reported up to last month (standard Q01). A month
-  is due by the 15th of the next month.
+  the first month any country reported up to last month (standard Q01). Month M
+  is due by day `due_day` of month M+1, the country's own in the seed
+  reporting_deadlines (the standard's 15th unless the country agreed another).
+  The var `status_through` (a month, 'YYYY-MM-01') ends the grid elsewhere than
+  at last month: unit tests, whose answer must not depend on today.
 #}
 with members as (
     select iso3 as reporting_country
     from {{ ref('countries') }}
     where conference is not null
+),
+
+deadlines as (
+    select reporting_country, due_day
+    from {{ ref('reporting_deadlines') }}
 ),
 
 submissions as (
@@ -40,7 +48,11 @@ reported as (
 bounds as (
     select
         coalesce(min(period), date_trunc('month', current_date)::date) as first_month,
+        {% if var('status_through', none) -%}
+        date '{{ var("status_through") }}' as last_month
+        {%- else -%}
         (date_trunc('month', current_date) - interval 1 month)::date as last_month
+        {%- endif %}
     from reported
 ),
 
@@ -51,15 +63,19 @@ months as (
 ),
 
 grid as (
-    select members.reporting_country, months.period
+    select
+        members.reporting_country,
+        months.period,
+        (months.period + interval 1 month + (deadlines.due_day - 1) * interval 1 day)::date as due_date
     from members
     cross join months
+    left join deadlines using (reporting_country)
 )
 
 select
     grid.reporting_country,
     grid.period,
-    (grid.period + interval 1 month + interval 14 day)::date as due_date,
+    grid.due_date,
     case
         when reported.accepted_submissions > 0 then 'accepted'
         when reported.rejected_submissions > 0 then 'rejected'
@@ -69,8 +85,8 @@ select
     coalesce(reported.rejected_submissions, 0) as rejected_submissions,
     reported.first_accepted_at,
     case
-        when reported.first_accepted_at is null then current_date > grid.period + interval 1 month + interval 14 day
-        else reported.first_accepted_at::date > grid.period + interval 1 month + interval 14 day
+        when reported.first_accepted_at is null then current_date > grid.due_date
+        else reported.first_accepted_at::date > grid.due_date
     end as late
 from grid
 left join reported using (reporting_country, period)
