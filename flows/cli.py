@@ -247,8 +247,14 @@ def cmd_revalidate(args: argparse.Namespace, paths: Paths) -> int:
 
 def cmd_report(args: argparse.Namespace, paths: Paths) -> int:
     from flows import stages
+    from report.figures import parse_period
 
-    print(f"report: {stages.report(paths)}")
+    period = parse_period(args.period) if args.period else None
+    languages = (args.language,) if args.language else stages.LANGUAGES
+    for written in stages.write_reports(paths, period, languages, pdf=not args.no_pdf):
+        for path in (written.html, written.pdf):
+            if path:
+                print(f"report {written.period:%Y-%m} ({written.language}): {path}")
     return 0
 
 
@@ -420,7 +426,13 @@ def parser() -> argparse.ArgumentParser:
         watched.add_argument("--verbose", action="store_true",
                              help="show Prefect's and dbt's log lines on stderr too (they always go to the "
                                   "run's log file, <data>/logs/)")
-    sub.add_parser("report", help="write the HTML quality report").set_defaults(func=cmd_report, writes=True)
+    reported = sub.add_parser(
+        "report", help="write the monthly report to the PPT (HTML and PDF, Spanish and English) from the published "
+                       "tables: data/reports/<YYYY-MM>/report.<lang>.html|pdf")
+    reported.add_argument("--period", help="the report's month, YYYY-MM (default: the latest with accepted data)")
+    reported.add_argument("--language", choices=["es", "en"], help="one language only (default: both)")
+    reported.add_argument("--no-pdf", action="store_true", help="the HTML only")
+    reported.set_defaults(func=cmd_report, writes=False)
     check = sub.add_parser(
         "check", help="dry run: which profile matches a file, its first mapped rows and the verdict it would get "
                       "(nothing is loaded; exit 0 accepted, 2 rejected)")

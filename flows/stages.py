@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +23,9 @@ from hmo.errors import HmoError
 from hmo.settings import PROJECT_ROOT, Paths
 from ingest.submissions import IngestSummary, ingest_inbox
 from hmo.warehouse import connect, publish as publish_warehouse
-from report.html import write_report
+from report.figures import NoReportableMonth
+from report.monthly import Written, write_monthly
+from report.texts import LANGUAGES
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"
 
@@ -115,20 +118,24 @@ def answer(paths: Paths) -> Answers:
 
 
 class NothingToReport(HmoError):
-    """The report reads the marts, and no build has made them yet."""
+    """The report reads the published marts, and no run has published them yet."""
 
 
-def report(paths: Paths) -> Path:
-    if not paths.warehouse.exists():
-        raise NothingToReport(f"no warehouse at {paths.warehouse}: run `hmo run` first")
-    con = connect(paths.warehouse)
+def write_reports(paths: Paths, period: date | None = None, languages: tuple[str, ...] = LANGUAGES,
+                  pdf: bool = True) -> list[Written]:
+    """The monthly report (report.monthly) of `period`, by default the latest month with accepted data."""
+    if not paths.published.exists():
+        raise NothingToReport(f"nothing is published in {paths.root} yet: run `hmo run` (or `hmo build`) first")
+    return write_monthly(paths, period, languages, pdf, data_docs_index(paths, None))
+
+
+def report(paths: Paths) -> Path | None:
+    """The run's report stage: the latest month's report; its Spanish HTML, or None when no month has
+    accepted data yet (a run that accepted nothing has nothing to report)."""
     try:
-        built = con.execute("select count(*) from duckdb_tables() where schema_name = 'marts'").fetchone()
-        if not built or not built[0]:
-            raise NothingToReport("the harmonised tables are not built yet: run `hmo run` (or `hmo build`) first")
-        return write_report(con, paths.reports / "quality_report.html", data_docs_index(paths, None))
-    finally:
-        con.close()
+        return write_reports(paths)[0].html
+    except NoReportableMonth:
+        return None
 
 
 def _direct(stage: str, function: Callable[..., Any], *args: Any) -> Any:

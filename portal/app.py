@@ -232,8 +232,11 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
         if not session.user.is_staff:
             return RedirectResponse(url(request, f"/c/{session.user.scope}/"), status_code=303)
         today = date.today()
+        reports = {folder.name: sorted(file.name for file in folder.glob("report.*.*"))
+                   for folder in paths.reports.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]") if folder.is_dir()}
         return page(request, "staff.html", session, lines=overview(paths, list(ISO3_MEMBERS), today),
-                    columns=recent_months(today))
+                    columns=recent_months(today),
+                    reports=sorted(reports.items(), reverse=True))
 
     def submissions_of(country: str) -> list[dict]:
         """Answered receipts, then files still waiting: in the inbox (received) or being validated."""
@@ -295,17 +298,39 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
     def receipt_csv(request: Request, country: str, receipt_id: str) -> Any:
         return download(request, country, receipt_id, "csv")
 
-    @app.get("/c/{country}/docs/{path:path}")
-    def data_docs(request: Request, country: str, path: str) -> Any:
-        country_session(request, country)
-        site = data_docs_index(paths, country).parent.resolve()
-        target = (site / (path or "index.html")).resolve()
-        if not target.is_relative_to(site) or not target.is_file():
+    def file_under(folder: Path, path: str) -> Any:
+        """A file of `folder` named by a URL path, never one outside it."""
+        root = folder.resolve()
+        target = (root / (path or "index.html")).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
             raise NotFound()
         response = FileResponse(target)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    def staff_session(request: Request) -> Session:
+        session = signed_in(request)
+        if not session.user.is_staff:
+            raise NotFound()  # as for another country's pages: nothing says what is there
+        return session
+
+    @app.get("/c/{country}/docs/{path:path}")
+    def data_docs(request: Request, country: str, path: str) -> Any:
+        country_session(request, country)
+        return file_under(data_docs_index(paths, country).parent, path)
+
+    # The monthly reports and the staff's Data Docs, at the same places relative to each other as in the
+    # data directory, so that a report's link to the Data Docs opens here too.
+    @app.get("/reports/{path:path}")
+    def reports(request: Request, path: str) -> Any:
+        staff_session(request)
+        return file_under(paths.reports, path)
+
+    @app.get("/data_docs/sites/staff/{path:path}")
+    def staff_data_docs(request: Request, path: str) -> Any:
+        staff_session(request)
+        return file_under(data_docs_index(paths, None).parent, path)
 
     # ----------------------------------------------------------------- sending files
 

@@ -65,6 +65,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                       "Each member country's last twelve months (Q01), as last published; "
                       "each country has its own due day."),
     "next_due_short": ("Próximo vencimiento", "Next due"),
+    "monthly_reports": ("Informes mensuales a la PPT", "Monthly reports to the PPT"),
+    "no_reports": ("Aún no hay informes: cada corrida escribe el del último mes con datos aceptados.",
+                   "No report yet: each run writes the one of the latest month with accepted data."),
     "next_due": ("Próximo vencimiento: {period}, a más tardar el {due}.", "Next due: {period}, by {due}."),
     "cal_on_time": ("aceptado a tiempo", "accepted on time"),
     "cal_late": ("aceptado con retraso", "accepted late"),

@@ -230,6 +230,6 @@ def test_each_receipt_links_its_own_countrys_data_docs_and_the_report_links_the_
     site = warehouse.root / "data_docs" / "sites" / "MEX"
     pages = " ".join(page.read_text(encoding="utf-8") for page in site.rglob("*.html"))
     assert "MEX" in pages and "CAN" not in pages and "COL" not in pages  # never another country's results
-    report = (warehouse.reports / "quality_report.html").read_text(encoding="utf-8")
-    assert 'href="../data_docs/sites/staff/index.html"' in report
-    assert (warehouse.reports / "../data_docs/sites/staff/index.html").resolve().exists()
+    [report] = warehouse.reports.glob("*/report.es.html")
+    assert 'href="../../data_docs/sites/staff/index.html"' in report.read_text(encoding="utf-8")
+    assert (report.parent / "../../data_docs/sites/staff/index.html").resolve().exists()

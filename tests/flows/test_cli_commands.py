@@ -173,22 +173,23 @@ def test_build_verbose_shows_dbts_lines_on_stderr(site):
     assert "hmo.run: dbt: Running with dbt=" in log.read_text(encoding="utf-8")
 
 
-def test_report_writes_the_quality_report_of_the_warehouse(at_site, capsys):
-    report = at_site.reports / "quality_report.html"
-    assert not report.exists()  # `hmo build` leaves the report to `hmo report`
+def test_report_writes_the_monthly_report_in_both_languages_from_what_is_published(at_site, capsys):
+    assert not list(at_site.reports.glob("*/report.*"))  # `hmo build` leaves the report to `hmo report`
 
     assert main(["report"]) == 0
 
-    assert capsys.readouterr() == (f"report: {report}\n", "")
-    html = report.read_text(encoding="utf-8")
-    assert html.lstrip().lower().startswith("<!doctype html")
-    for _, name in SAMPLE_FILES:
-        assert name in html
+    out, err = capsys.readouterr()
+    folder = at_site.reports / "2024-02"  # the samples' latest month with accepted data
+    assert (out, err) == ("".join(f"report 2024-02 ({lang}): {folder / f'report.{lang}.{kind}'}\n"
+                                  for lang in ("es", "en") for kind in ("html", "pdf")), "")
+    html = (folder / "report.es.html").read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html") and 'id="q01-PAN"' in html
+    assert (folder / "report.en.pdf").read_bytes().startswith(b"%PDF")
 
 
 # -- writers refuse at once while another writes (the lock comes before anything heavy) -----------------------
 
-@pytest.mark.parametrize("argv", [["run"], ["demo"], ["build", "--full-refresh"], ["report"]],
+@pytest.mark.parametrize("argv", [["run"], ["demo"], ["build", "--full-refresh"]],
                          ids=lambda argv: argv[0])
 def test_a_writing_command_stops_at_once_in_one_line_while_another_writes(paths, capsys, argv):
     with writer_lock(paths.writer_lock, "hmo build"):
@@ -262,5 +263,6 @@ def test_aliases_list_names_a_broken_alias_file_in_one_line(paths, capsys):
 
 def test_report_before_any_build_says_what_to_do_and_leaves_no_warehouse(paths, capsys):
     assert main(["report"]) == 1
-    assert capsys.readouterr().err == f"hmo: no warehouse at {paths.warehouse}: run `hmo run` first\n"
+    assert capsys.readouterr().err == (f"hmo: nothing is published in {paths.root} yet: "
+                                       "run `hmo run` (or `hmo build`) first\n")
     assert not paths.warehouse.exists()

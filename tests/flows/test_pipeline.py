@@ -133,9 +133,15 @@ def test_same_file_twice_is_one_submission_and_a_revision_replaces_figures(first
 
 
 def test_report_and_status_table_show_who_submitted(first_run):
-    paths, _ = first_run
-    html = (paths.reports / "quality_report.html").read_text(encoding="utf-8")
-    assert "GTM" in html and "R03" in html
+    from datetime import date
+
+    from flows.stages import write_reports
+
+    paths, summary = first_run
+    assert summary.report == paths.reports / "2024-03" / "report.es.html"  # the latest month accepted
+    [january] = write_reports(paths, date(2024, 1, 1), ("en",), pdf=False)
+    html = january.html.read_text(encoding="utf-8")
+    assert 'id="q01-GTM"' in html and "R03" in html
     statuses = dict(((c, s) for c, s in query(paths, """
         select reporting_country, status from marts.fct_submission_status where period = date '2024-01-01'""")))
     assert statuses["MEX"] == "accepted" and statuses["GTM"] == "rejected" and statuses["ARG"] == "missing"

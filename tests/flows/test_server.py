@@ -57,7 +57,7 @@ def test_demo_without_a_prefect_server_runs_the_flow_and_leaves_no_server_behind
 
     # stdout: the summary as before, then the log's name; stderr: one plain line per step (not a terminal).
     *summary, last = result.stdout.splitlines()
-    assert summary[-1] == f"report: {tmp_path / 'data' / 'reports' / 'quality_report.html'}"
+    assert summary[-1] == f"report: {tmp_path / 'data' / 'reports' / '2024-02' / 'report.es.html'}"
     log = Path(last.removeprefix("log: "))
     assert last.startswith("log: ") and log.parent == tmp_path / "data" / "logs" and log.name.startswith("run-")
     progress = result.stderr.splitlines()

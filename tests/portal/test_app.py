@@ -313,3 +313,24 @@ def test_the_ppt_sees_every_countrys_months_at_a_glance_and_a_country_only_its_o
     gtm, _ = sign_in(portal, GTM_USER)
     answer = gtm.get("/", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].endswith("/c/GTM/")
+
+
+def test_the_monthly_reports_and_the_staff_data_docs_open_for_the_staff_only(paths, portal):
+    report = paths.reports / "2024-02" / "report.es.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<p>informe de febrero</p>", encoding="utf-8")
+    staff_docs = paths.data_docs / "sites" / "staff" / "index.html"
+    staff_docs.parent.mkdir(parents=True)
+    staff_docs.write_text("<p>every country</p>", encoding="utf-8")
+
+    ppt, _ = sign_in(portal, PPT_USER)
+    assert 'href="/reports/2024-02/report.es.html"' in ppt.get("/").text
+    assert ppt.get("/reports/2024-02/report.es.html").text == "<p>informe de febrero</p>"
+    # The report's own link to the Data Docs (../../data_docs/sites/staff/index.html) opens here too.
+    assert ppt.get("/data_docs/sites/staff/index.html").text == "<p>every country</p>"
+    assert ppt.get("/reports/../portal/accounts.sqlite3").status_code == 404
+    assert ppt.get("/reports/%2e%2e/portal/accounts.sqlite3").status_code == 404
+
+    gtm, _ = sign_in(portal, GTM_USER)
+    assert gtm.get("/reports/2024-02/report.es.html").status_code == 404
+    assert gtm.get("/data_docs/sites/staff/index.html").status_code == 404

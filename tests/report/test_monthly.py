@@ -1,0 +1,190 @@
+"""The monthly report, built by the real pipeline from fixture submissions that cover every cell state.
+
+Its figures are checked against what the fixture files say and the scenario
+makes true (which months were sent, when), never against the report's own
+queries. Months are placed relative to today: L is last month, M six months
+before it, both inside the 24-month window of the report for L.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+
+import duckdb
+import pytest
+
+from conftest import SAMPLES, drop
+from flows import stages
+from flows.writer import writer_lock
+from hmo.settings import ISO3_MEMBERS, Paths
+from report import figures
+from report.figures import NoReportableMonth, parse_period, window
+
+TODAY = date.today()
+FIRST_OF_THIS_MONTH = TODAY.replace(day=1)
+L = date(TODAY.year - (TODAY.month == 1), (TODAY.month - 2) % 12 + 1, 1)
+M = window(L, 6)[0]
+HEADER = "reporting_country,period,flow_type,border_point,counterpart_country,sex,age,nationality,count,obs_status\n"
+# PAN in month L: by nationality (four from the Americas, one from Asia) and by sex and age.
+PAN_ROWS = [("VEN", 10000), ("ECU", 300), ("HTI", 200), ("CHN", 100)]
+PAN_AGES = [("F", "Y_LT18", 297), ("F", "Y_GE18", 396), ("M", "Y_LT18", 346), ("M", "Y_GE18", 611)]
+
+
+def _pan_file(period: date) -> str:
+    p = period.strftime("%Y-%m")
+    return HEADER + "".join(f"PAN,{p},IRREGULAR_TRANSIT,DARIEN,COL,_T,_T,{nat},{n},A\n" for nat, n in PAN_ROWS) + \
+        "".join(f"PAN,{p},IRREGULAR_TRANSIT,DARIEN,COL,{sex},{age},_T,{n},A\n" for sex, age, n in PAN_AGES)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    paths = Paths(tmp_path_factory.mktemp("report") / "data")
+    paths.ensure()
+    m = M.strftime("%Y-%m")
+    drop(paths, "PAN", "transitos.csv", _pan_file(L))
+    drop(paths, "MEX", "eventos.csv", HEADER + f"MEX,{m},ENCOUNTER,TAPACHULA,GTM,_T,_T,HND,500,A\n")
+    drop(paths, "CRI", "entradas.csv", HEADER + f"CRI,{m},ENTRY,_T,NIC,_T,_T,NIC,5400,A\n")
+    bad = next((SAMPLES / "GTM").iterdir()).read_text(encoding="utf-8").replace("2024-01", m)
+    drop(paths, "GTM", "retornos.csv", bad)  # its errors reject it (R02, R03, R04)
+    summary = stages.run(paths)
+    verdicts = {v.country: v.status for v in summary.verdicts}
+    assert verdicts == {"PAN": "accepted", "MEX": "accepted", "CRI": "accepted", "GTM": "rejected"}, verdicts
+    # MEX's month was accepted back then, before its due date: the verdict's time says so.
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute("update validation.verdicts set decided_at = ? where submission_id = "
+                "(select submission_id from raw.submissions where reporting_country = 'MEX')",
+                [datetime(M.year + M.month // 12, M.month % 12 + 1, 10, tzinfo=timezone.utc)])
+    con.close()
+    stages.run(paths, stages=("audit", "publish"))
+    return paths, summary
+
+
+def _figures(paths: Paths) -> figures.MonthlyFigures:
+    con = duckdb.connect(str(paths.published), read_only=True)
+    try:
+        return figures.gather(con, L, today=FIRST_OF_THIS_MONTH)
+    finally:
+        con.close()
+
+
+def test_the_run_writes_the_latest_months_report_in_both_languages_as_html_and_pdf(site):
+    paths, summary = site
+    folder = paths.reports / L.strftime("%Y-%m")
+    assert summary.report == folder / "report.es.html"
+    for name in ("report.es.html", "report.en.html", "report.es.pdf", "report.en.pdf"):
+        assert (folder / name).stat().st_size > 1000, name
+    assert not list(folder.glob(".*partial"))
+
+
+def test_every_cell_state_and_the_reporting_rates(site):
+    paths, _ = site
+    f = _figures(paths)
+    assert f.months == window(L) and len(f.months) == 24
+    cells = {(line.country, cell.period): cell.state for line in f.completeness for cell in line.cells}
+    pan_on_time = TODAY <= date(TODAY.year, TODAY.month, 15)  # PAN's month L was accepted today
+    assert cells["PAN", L] == ("on_time" if pan_on_time else "late")
+    assert cells["MEX", M] == "on_time"
+    assert cells["CRI", M] == "late"
+    assert cells["GTM", M] == "rejected"
+    assert cells["ARG", M] == "missing"
+    assert cells["ARG", L] == "not_due"  # due on the 15th, after the report's "today"
+
+    # DHIS2's rates: months due are each member's 23 months before L, and PAN's L, which it sent.
+    expected = len(ISO3_MEMBERS) * 23 + 1
+    assert f.expected == expected
+    assert f.reporting_rate == pytest.approx(100 * 3 / expected)
+    assert f.on_time_rate == pytest.approx(100 * (1 + pan_on_time) / expected)
+    mex = next(line for line in f.completeness if line.country == "MEX")
+    assert (mex.expected, mex.reported, mex.on_time) == (23, 1, 1)
+
+
+def test_headline_figures_are_the_files_own(site):
+    paths, _ = site
+    f = _figures(paths)
+    americas = sum(n for nat, n in PAN_ROWS if nat != "CHN")
+    assert f.route_totals == {"NORTH_BOUND": americas, "EXTRACONTINENTAL": 100}
+    assert f.persons == sum(n for _, n in PAN_ROWS)
+    under_18 = sum(n for _, age, n in PAN_AGES if age == "Y_LT18")
+    assert f.children == (under_18, sum(n for *_, n in PAN_AGES))
+    assert f.top_nationalities["NORTH_BOUND"][0] == ("VEN", 10000)
+    assert f.top_nationalities["EXTRACONTINENTAL"] == [("CHN", 100)]
+
+
+def test_conformity_and_coverage_of_the_month(site):
+    paths, _ = site
+    con = duckdb.connect(str(paths.published), read_only=True)
+    try:
+        f = figures.gather(con, M, today=FIRST_OF_THIS_MONTH)
+    finally:
+        con.close()
+    failed = {(line.country, line.rule_id) for line in f.conformity}
+    assert {("GTM", "R02"), ("GTM", "R03"), ("GTM", "R04")} <= failed
+    assert {country for country, _ in failed} == {"GTM"}
+    sent = {row[1]: row[3] for row in f.submissions}
+    assert sent == {"MEX": "accepted", "CRI": "accepted", "GTM": "rejected"}
+    gtm_rows = len(next((SAMPLES / "GTM").iterdir()).read_text(encoding="utf-8").splitlines()) - 1
+    assert f.coverage.rows == 2 + gtm_rows
+    assert 0 < f.coverage.unmapped_rows < gtm_rows
+
+
+def test_the_html_says_it_in_the_chosen_language_with_charts_inline_and_the_pdf_holds_the_same_figures(site):
+    from pypdf import PdfReader
+
+    paths, _ = site
+    folder = paths.reports / L.strftime("%Y-%m")
+    spanish = (folder / "report.es.html").read_text(encoding="utf-8")
+    english = (folder / "report.en.html").read_text(encoding="utf-8")
+    assert '<html lang="es">' in spanish and "Tasa de envío" in spanish and "Reporting rate" not in spanish
+    assert '<html lang="en">' in english and "Reporting rate" in english
+    assert spanish.count("<svg") == 3 and "http" not in re.sub(r'xmlns(:\w+)?="[^"]+"', "", spanish)
+    assert "10,600" in english and "10.600" in spanish  # the month's persons, written as each language does
+    text = " ".join(page.extract_text() for page in PdfReader(folder / "report.en.pdf").pages)
+    assert "10,600" in text and "Reporting rate" in text and L.strftime("%Y-%m") in text
+
+
+def test_hmo_report_writes_a_month_asked_for_and_refuses_a_month_that_is_not_one(site, capsys, monkeypatch):
+    from flows.cli import main
+
+    paths, _ = site
+    monkeypatch.setenv("HMO_DATA_DIR", str(paths.root))
+    with writer_lock(paths.writer_lock, "hmo run"):  # the report reads the published copy: it never waits for a run
+        assert main(["report", "--period", M.strftime("%Y-%m"), "--language", "en", "--no-pdf"]) == 0
+    written = paths.reports / M.strftime("%Y-%m") / "report.en.html"
+    assert capsys.readouterr().out == f"report {M:%Y-%m} (en): {written}\n"
+    assert "R03" in written.read_text(encoding="utf-8")
+
+    assert main(["report", "--period", "2025-13"]) != 0
+    assert "not a month" in capsys.readouterr().err
+    with pytest.raises(NoReportableMonth):
+        parse_period("next month")
+
+
+def test_the_html_renders_in_chromium_without_a_console_error(site):
+    import os
+    import shutil
+    from pathlib import Path
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        if os.environ.get("HMO_REQUIRE_BROWSER") == "1" or os.environ.get("CI") == "true":
+            raise AssertionError(f"no Chromium at {chromium} (apt-get install chromium; .ci/run does)")
+        pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    paths, _ = site
+    report = paths.reports / L.strftime("%Y-%m") / "report.en.html"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("request", lambda request: problems.append(f"fetched {request.url}")
+                    if not request.url.startswith("file:") else None)
+            page.goto(report.as_uri())
+            assert page.locator("#chart-routes svg").count() == 1
+            assert page.locator("#q01-PAN td.cell").count() == 24
+        finally:
+            browser.close()
+    assert problems == []
