@@ -18,6 +18,7 @@ from datetime import date
 import duckdb
 
 from expectations.rules import RULES_BY_ID
+from report.early_warning import MIN_MONTHS, judge_series
 from hmo.errors import HmoError
 from hmo.settings import ISO3_MEMBERS
 
@@ -83,6 +84,28 @@ class Coverage:
         return 100 * (self.rows - self.unmapped_rows) / self.rows if self.rows else None
 
 
+@dataclass(frozen=True)
+class Alert:
+    """A flow of the report's month beyond its usual range (Q02): one series, why it fired."""
+
+    country: str
+    flow_type: str
+    route: str
+    nationality: str | None   # None: the flow's persons of every nationality
+    value: int
+    low: int
+    high: int
+    reference: date           # the month the usual range starts from
+    reference_value: int
+
+
+@dataclass
+class EarlyWarning:
+    alerts: list[Alert]
+    judged: int               # series judged in the month
+    too_short: list[tuple[str, str, str, str | None]]  # series with fewer than MIN_MONTHS months before it
+
+
 @dataclass
 class MonthlyFigures:
     period: date
@@ -96,7 +119,8 @@ class MonthlyFigures:
     route_totals: dict[str, int] = field(default_factory=dict)  # the month's persons per route
     children: tuple[int, int] = (0, 0)       # the month's persons under 18, of persons with an age
     top_nationalities: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # route -> (code, persons)
-    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # "es"/"en" -> route or nationality code -> name
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # "es"/"en" -> code -> name
+    warning: EarlyWarning = field(default_factory=lambda: EarlyWarning([], 0, []))
 
     @property
     def expected(self) -> int:
@@ -299,9 +323,53 @@ def top_nationalities(con: duckdb.DuckDBPyConnection, period: date) -> dict[str,
     return top
 
 
+def early_warning(con: duckdb.DuckDBPyConnection, period: date) -> EarlyWarning:
+    """Q02 on the month: each flow (country × flow type × route), and each of its top nationalities."""
+    flows = con.execute(
+        f"select reporting_country, flow_type, route, period, sum(count)::bigint from marts.fct_flows "
+        f"where {_BY_NATIONALITY} and period <= ? and count is not null group by all", [period]).fetchall()
+    by_nationality = con.execute(
+        f"""
+        with month as (
+            select reporting_country, flow_type, route, nationality, sum(count) as persons
+            from marts.fct_flows where {_BY_NATIONALITY} and period = ? and count is not null
+            group by reporting_country, flow_type, route, nationality
+            qualify row_number() over (partition by reporting_country, flow_type, route
+                                       order by persons desc, nationality) <= {TOP_NATIONALITIES}
+        )
+        select flows.reporting_country, flows.flow_type, flows.route, flows.nationality, flows.period,
+               sum(flows.count)::bigint
+        from marts.fct_flows as flows
+        semi join month using (reporting_country, flow_type, route, nationality)
+        where flows.sex = '_T' and flows.age = '_T' and flows.period <= ? and flows.count is not null
+        group by all
+        """, [period, period]).fetchall()
+    series: dict[tuple[str, str, str, str | None], dict[date, int]] = {}
+    for country, flow_type, route, month, persons in flows:
+        series.setdefault((country, flow_type, route, None), {})[month] = persons
+    for country, flow_type, route, nationality, month, persons in by_nationality:
+        series.setdefault((country, flow_type, route, nationality), {})[month] = persons
+    alerts, too_short, judged = [], [], 0
+    for key in sorted(series, key=lambda k: (k[0], k[1], k[2], k[3] or "")):
+        values = series[key]
+        if period not in values:
+            continue
+        if sum(1 for month in values if month < period) < MIN_MONTHS:
+            too_short.append(key)
+            continue
+        judged += 1
+        judgement = judge_series(values, until=period)[-1]
+        if judgement.alert and judgement.reference is not None:
+            assert judgement.low is not None and judgement.high is not None  # judged, not too short
+            alerts.append(Alert(*key, judgement.value, judgement.low, judgement.high, judgement.reference,
+                                values[judgement.reference]))
+    return EarlyWarning(alerts, judged, too_short)
+
+
 def labels(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
-    """Names of routes and nationalities in each language, from the marts' code lists."""
+    """Names of routes, nationalities, countries and flow types in each language, from the marts' code lists."""
     rows = con.execute("select code, label_es, label_en from marts.dim_route union all "
+                       "select code, label_es, label_en from marts.dim_flow_type union all "
                        "select nationality_code, label_es, label_en from marts.dim_nationality").fetchall()
     return {"es": {code: es for code, es, _ in rows}, "en": {code: en for code, _, en in rows}}
 
@@ -323,4 +391,5 @@ def gather(con: duckdb.DuckDBPyConnection, period: date | None = None, today: da
         children=children(con, period),
         top_nationalities=top_nationalities(con, period),
         labels=labels(con),
+        warning=early_warning(con, period),
     )

@@ -19,7 +19,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from hmo.settings import Paths
 from report import charts, figures
 from report.figures import MonthlyFigures, NoReportableMonth
-from report.texts import LANGUAGES, known, number, percent, t
+from report.early_warning import MIN_MONTHS
+from report.texts import LANGUAGES, known, month_name, number, percent, t
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -49,6 +50,11 @@ def render_html(f: MonthlyFigures, language: str, published: datetime, data_docs
         "nationalities": charts.top_nationalities(f.top_nationalities, names, language)
         if f.top_nationalities else "",
     }
+    def series_name(country: str, flow_type: str, route: str, nationality: str | None) -> str:
+        parts = [names.get(country, country), names.get(flow_type, flow_type).lower(), names.get(route, route).lower()]
+        return ", ".join(parts + ([names.get(nationality, nationality)] if nationality else []))
+
+    too_short = "; ".join(series_name(*key) for key in f.warning.too_short)
     template = _environment().get_template("monthly.html.j2")
     return template.render(
         f=f, lang=language, names=names, charts=drawn, data_docs=data_docs, known=known,
@@ -56,7 +62,8 @@ def render_html(f: MonthlyFigures, language: str, published: datetime, data_docs
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         published=published.strftime("%Y-%m-%d %H:%M UTC"),
         t=partial(t, language=language), number=partial(number, language=language),
-        percent=partial(percent, language=language),
+        percent=partial(percent, language=language), month_name=partial(month_name, language=language),
+        series_name=series_name, too_short=too_short, min_months=MIN_MONTHS,
     )
 
 

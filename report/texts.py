@@ -1,6 +1,9 @@
 """The monthly report's words, in Spanish and English (one language per file)."""
 from __future__ import annotations
 
+from datetime import date
+
+from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 
 LANGUAGES = ("es", "en")
@@ -28,6 +31,20 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "flows_by_country": ("Flujos por país informante, 24 meses", "Flows by reporting country, 24 months"),
     "top_nationalities": ("Principales nacionalidades por ruta en {period}", "Top nationalities per route in {period}"),
     "no_flows": ("Sin flujos aceptados en esta ventana.", "No accepted flows in this window."),
+    "early_warning": ("Alerta temprana (Q02)", "Early warning (Q02)"),
+    "early_warning_note": (
+        "Flujos del mes (país × tipo de flujo × ruta, y sus principales nacionalidades) fuera de su rango "
+        "habitual: el cambio desde el mes de referencia, ajustado por la estación (el mismo mes de años "
+        "anteriores), comparado con la variación habitual de los últimos 24 meses (mediana y MAD). {judged} "
+        "series evaluadas.",
+        "The month's flows (country × flow type × route, and their top nationalities) beyond their usual range: "
+        "the change from the reference month, adjusted for the season (the same month of earlier years), "
+        "against the usual variation of the last 24 months (median and MAD). {judged} series judged."),
+    "alert": ("{what}: {value} en {month}; rango habitual {low}–{high} para {month} dado {reference} ({reference_value}).",
+              "{what}: {value} in {month}; usual range {low}–{high} for {month} given {reference} ({reference_value})."),
+    "no_alerts": ("Ningún flujo del mes salió de su rango habitual.", "No flow of the month moved beyond its usual range."),
+    "too_short": ("Series demasiado cortas para juzgar (menos de {months} meses antes de este): {series}.",
+                  "Series too short to judge (fewer than {months} months before this one): {series}."),
     "completeness": ("Completitud y puntualidad (Q01)", "Completeness and timeliness (Q01)"),
     "completeness_note": ("Cada celda: un mes de un país miembro. Cada mes vence el día fijado para el país "
                           "(seed reporting_deadlines) del mes siguiente.",
@@ -84,6 +101,11 @@ def known(key: str) -> bool:
 def t(key: str, language: str, **values: object) -> str:
     text = _TEXTS[key][LANGUAGES.index(language)]
     return text.format(**values) if values else text
+
+
+def month_name(period: date, language: str) -> str:
+    """"agosto de 2024", "August 2024"."""
+    return format_date(period, "MMMM y", locale=language)
 
 
 def percent(value: float | None, language: str) -> str:

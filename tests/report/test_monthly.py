@@ -30,6 +30,16 @@ PAN_ROWS = [("VEN", 10000), ("ECU", 300), ("HTI", 200), ("CHN", 100)]
 PAN_AGES = [("F", "Y_LT18", 297), ("F", "Y_GE18", 396), ("M", "Y_LT18", 346), ("M", "Y_GE18", 611)]
 
 
+# COL: 30 months of entries of Venezuelans, about 1,000 a month, then 3,000 in month L.
+COL_HISTORY = {m: 1000 + 20 * (i % 3) for i, m in enumerate(window(L, 30)[:-1])}
+COL_SPIKE = 3000
+
+
+def _col_file() -> str:
+    rows = {**COL_HISTORY, L: COL_SPIKE}
+    return HEADER + "".join(f"COL,{m:%Y-%m},ENTRY,_T,VEN,_T,_T,VEN,{n},A\n" for m, n in rows.items())
+
+
 def _pan_file(period: date) -> str:
     p = period.strftime("%Y-%m")
     return HEADER + "".join(f"PAN,{p},IRREGULAR_TRANSIT,DARIEN,COL,_T,_T,{nat},{n},A\n" for nat, n in PAN_ROWS) + \
@@ -44,11 +54,13 @@ def site(tmp_path_factory):
     drop(paths, "PAN", "transitos.csv", _pan_file(L))
     drop(paths, "MEX", "eventos.csv", HEADER + f"MEX,{m},ENCOUNTER,TAPACHULA,GTM,_T,_T,HND,500,A\n")
     drop(paths, "CRI", "entradas.csv", HEADER + f"CRI,{m},ENTRY,_T,NIC,_T,_T,NIC,5400,A\n")
+    drop(paths, "COL", "entradas_30_meses.csv", _col_file())
     bad = next((SAMPLES / "GTM").iterdir()).read_text(encoding="utf-8").replace("2024-01", m)
     drop(paths, "GTM", "retornos.csv", bad)  # its errors reject it (R02, R03, R04)
     summary = stages.run(paths)
     verdicts = {v.country: v.status for v in summary.verdicts}
-    assert verdicts == {"PAN": "accepted", "MEX": "accepted", "CRI": "accepted", "GTM": "rejected"}, verdicts
+    assert verdicts == {"PAN": "accepted", "MEX": "accepted", "CRI": "accepted", "COL": "accepted",
+                        "GTM": "rejected"}, verdicts
     # MEX's month was accepted back then, before its due date: the verdict's time says so.
     con = duckdb.connect(str(paths.warehouse))
     con.execute("update validation.verdicts set decided_at = ? where submission_id = "
@@ -88,12 +100,13 @@ def test_every_cell_state_and_the_reporting_rates(site):
     assert cells["GTM", M] == "rejected"
     assert cells["ARG", M] == "missing"
     assert cells["ARG", L] == "not_due"  # due on the 15th, after the report's "today"
+    assert cells["COL", L] == cells["PAN", L] and {cells["COL", m] for m in f.months[:-1]} == {"late"}
 
-    # DHIS2's rates: months due are each member's 23 months before L, and PAN's L, which it sent.
-    expected = len(ISO3_MEMBERS) * 23 + 1
+    # DHIS2's rates: months due are each member's 23 months before L, and PAN's and COL's L, which they sent.
+    expected = len(ISO3_MEMBERS) * 23 + 2
     assert f.expected == expected
-    assert f.reporting_rate == pytest.approx(100 * 3 / expected)
-    assert f.on_time_rate == pytest.approx(100 * (1 + pan_on_time) / expected)
+    assert f.reporting_rate == pytest.approx(100 * (3 + 24) / expected)
+    assert f.on_time_rate == pytest.approx(100 * (1 + 2 * pan_on_time) / expected)
     mex = next(line for line in f.completeness if line.country == "MEX")
     assert (mex.expected, mex.reported, mex.on_time) == (23, 1, 1)
 
@@ -101,13 +114,28 @@ def test_every_cell_state_and_the_reporting_rates(site):
 def test_headline_figures_are_the_files_own(site):
     paths, _ = site
     f = _figures(paths)
-    americas = sum(n for nat, n in PAN_ROWS if nat != "CHN")
-    assert f.route_totals == {"NORTH_BOUND": americas, "EXTRACONTINENTAL": 100}
-    assert f.persons == sum(n for _, n in PAN_ROWS)
+    assert f.persons == sum(n for _, n in PAN_ROWS) + COL_SPIKE
+    assert f.route_totals["EXTRACONTINENTAL"] == 100 and sum(f.route_totals.values()) == f.persons
     under_18 = sum(n for _, age, n in PAN_AGES if age == "Y_LT18")
     assert f.children == (under_18, sum(n for *_, n in PAN_AGES))
-    assert f.top_nationalities["NORTH_BOUND"][0] == ("VEN", 10000)
     assert f.top_nationalities["EXTRACONTINENTAL"] == [("CHN", 100)]
+    venezuelans = max(f.top_nationalities[route][0] for route in f.top_nationalities if route != "EXTRACONTINENTAL")
+    assert venezuelans[0] == "VEN"
+
+
+def test_the_early_warning_names_the_flow_that_jumped_and_says_which_series_are_too_short(site):
+    paths, _ = site
+    f = _figures(paths)
+    alerts = {(a.country, a.nationality): a for a in f.warning.alerts}
+    assert set(alerts) == {("COL", None), ("COL", "VEN")}  # the flow, and its nationality
+    alert = alerts["COL", None]
+    before = window(L, 2)[0]
+    assert (alert.value, alert.reference, alert.reference_value) == (COL_SPIKE, before, COL_HISTORY[before])
+    assert alert.high < COL_SPIKE and alert.low <= 1000 <= alert.high
+    assert ("PAN", "IRREGULAR_TRANSIT", "NORTH_BOUND", None) in f.warning.too_short  # one month: nothing to judge by
+    english = (paths.reports / L.strftime("%Y-%m") / "report.en.html").read_text(encoding="utf-8")
+    assert f"Colombia, regular entries at official crossing points, unknown: 3,000 in {L:%B %Y}; usual range " \
+        in english
 
 
 def test_conformity_and_coverage_of_the_month(site):
@@ -121,9 +149,9 @@ def test_conformity_and_coverage_of_the_month(site):
     assert {("GTM", "R02"), ("GTM", "R03"), ("GTM", "R04")} <= failed
     assert {country for country, _ in failed} == {"GTM"}
     sent = {row[1]: row[3] for row in f.submissions}
-    assert sent == {"MEX": "accepted", "CRI": "accepted", "GTM": "rejected"}
+    assert sent == {"MEX": "accepted", "CRI": "accepted", "COL": "accepted", "GTM": "rejected"}
     gtm_rows = len(next((SAMPLES / "GTM").iterdir()).read_text(encoding="utf-8").splitlines()) - 1
-    assert f.coverage.rows == 2 + gtm_rows
+    assert f.coverage.rows == 3 + gtm_rows
     assert 0 < f.coverage.unmapped_rows < gtm_rows
 
 
@@ -137,9 +165,9 @@ def test_the_html_says_it_in_the_chosen_language_with_charts_inline_and_the_pdf_
     assert '<html lang="es">' in spanish and "Tasa de envío" in spanish and "Reporting rate" not in spanish
     assert '<html lang="en">' in english and "Reporting rate" in english
     assert spanish.count("<svg") == 3 and "http" not in re.sub(r'xmlns(:\w+)?="[^"]+"', "", spanish)
-    assert "10,600" in english and "10.600" in spanish  # the month's persons, written as each language does
+    assert "13,600" in english and "13.600" in spanish  # the month's persons, written as each language does
     text = " ".join(page.extract_text() for page in PdfReader(folder / "report.en.pdf").pages)
-    assert "10,600" in text and "Reporting rate" in text and L.strftime("%Y-%m") in text
+    assert "13,600" in text and "Reporting rate" in text and L.strftime("%Y-%m") in text
 
 
 def test_hmo_report_writes_a_month_asked_for_and_refuses_a_month_that_is_not_one(site, capsys, monkeypatch):
