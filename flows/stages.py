@@ -130,10 +130,14 @@ def write_reports(paths: Paths, period: date | None = None, languages: tuple[str
 
 
 def report(paths: Paths) -> Path | None:
-    """The run's report stage: the latest month's report; its Spanish HTML, or None when no month has
-    accepted data yet (a run that accepted nothing has nothing to report)."""
+    """The run's report stage: the latest month's report in HTML; its Spanish page, or None when no month
+    has accepted data yet (a run that accepted nothing has nothing to report).
+
+    The PDFs are `hmo report`'s and the monthly schedule's: drawing them costs 1.2 s more, which every
+    run (and every test that runs the pipeline) would pay for pages nobody prints.
+    """
     try:
-        return write_reports(paths)[0].html
+        return write_reports(paths, pdf=False)[0].html
     except NoReportableMonth:
         return None
 

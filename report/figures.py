@@ -13,7 +13,7 @@ each over the 24 months up to the report's month.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 
@@ -106,6 +106,30 @@ class EarlyWarning:
     too_short: list[tuple[str, str, str, str | None]]  # series with fewer than MIN_MONTHS months before it
 
 
+REVISION_NAMED_PERCENT = 5.0  # standard Q04: a revision above this share of a published figure is named
+
+
+@dataclass(frozen=True)
+class Revision:
+    country: str
+    period: date
+    flow_type: str
+    cell: str                 # the cell's other dimensions, as codes: "DARIEN · COL · _T · _T · VEN"
+    previous: int | None
+    count: int | None
+    change_percent: float | None
+    submission_id: int
+    revised_at: datetime
+
+
+@dataclass
+class Revisions:
+    since: datetime | None    # the previous report; None: every revision in the window
+    slices: int               # country × period × flow type revised
+    cells: int                # cells changed
+    named: list[Revision]     # those above REVISION_NAMED_PERCENT (or a cell added or dropped)
+
+
 @dataclass
 class MonthlyFigures:
     period: date
@@ -121,6 +145,7 @@ class MonthlyFigures:
     top_nationalities: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # route -> (code, persons)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # "es"/"en" -> code -> name
     warning: EarlyWarning = field(default_factory=lambda: EarlyWarning([], 0, []))
+    revisions: Revisions = field(default_factory=lambda: Revisions(None, 0, 0, []))
 
     @property
     def expected(self) -> int:
@@ -366,6 +391,22 @@ def early_warning(con: duckdb.DuckDBPyConnection, period: date) -> EarlyWarning:
     return EarlyWarning(alerts, judged, too_short)
 
 
+def revisions(con: duckdb.DuckDBPyConnection, months: list[date], since: datetime | None) -> Revisions:
+    """Q04: cells of the window's months that accepted submissions changed since the previous report."""
+    rows = con.execute(
+        """
+        select reporting_country, period, flow_type,
+               concat_ws(' · ', border_point, counterpart_country, sex, age, nationality),
+               previous_count, count, change_percent, submission_id, revised_at
+        from marts.fct_revisions
+        where period between ? and ? and (?::timestamptz is null or revised_at > ?::timestamptz)
+        order by abs(coalesce(change_percent, 1e9)) desc, reporting_country, period, flow_type
+        """, [months[0], months[-1], since, since]).fetchall()
+    changed = [Revision(*row) for row in rows]
+    named = [r for r in changed if r.change_percent is None or abs(r.change_percent) > REVISION_NAMED_PERCENT]
+    return Revisions(since, len({(r.country, r.period, r.flow_type) for r in changed}), len(changed), named)
+
+
 def labels(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     """Names of routes, nationalities, countries and flow types in each language, from the marts' code lists."""
     rows = con.execute("select code, label_es, label_en from marts.dim_route union all "
@@ -374,7 +415,9 @@ def labels(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     return {"es": {code: es for code, es, _ in rows}, "en": {code: en for code, _, en in rows}}
 
 
-def gather(con: duckdb.DuckDBPyConnection, period: date | None = None, today: date | None = None) -> MonthlyFigures:
+def gather(con: duckdb.DuckDBPyConnection, period: date | None = None, today: date | None = None,
+           previous_report: datetime | None = None) -> MonthlyFigures:
+    """`previous_report`: when the report before this one was written, which revisions are news since."""
     period = period or latest_period(con)
     months = window(period)
     routes = route_series(con, months)
@@ -392,4 +435,5 @@ def gather(con: duckdb.DuckDBPyConnection, period: date | None = None, today: da
         top_nationalities=top_nationalities(con, period),
         labels=labels(con),
         warning=early_warning(con, period),
+        revisions=revisions(con, months, previous_report),
     )

@@ -7,6 +7,7 @@ rendering of the same HTML, so both hold the same figures.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -23,6 +24,7 @@ from report.early_warning import MIN_MONTHS
 from report.texts import LANGUAGES, known, month_name, number, percent, t
 
 TEMPLATES = Path(__file__).parent / "templates"
+FIGURES = "figures.json"
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,8 @@ def write_monthly(paths: Paths, period: date | None = None, languages: tuple[str
         raise NoReportableMonth("nothing is published yet: run `hmo run` first") from None
     con = duckdb.connect(str(paths.published), read_only=True)
     try:
-        f = figures.gather(con, period, today)
+        period = period or figures.latest_period(con)
+        f = figures.gather(con, period, today, previous_report(paths, period))
     finally:
         con.close()
     folder = report_folder(paths, f.period)
@@ -106,4 +109,31 @@ def write_monthly(paths: Paths, period: date | None = None, languages: tuple[str
             pdf_path = folder / f"report.{language}.pdf"
             _write_atomically(pdf_path, HTML(string=html, base_url=str(folder)).write_pdf())
         written.append(Written(f.period, language, html_path, pdf_path))
+    _write_atomically(folder / FIGURES, json.dumps(headline(f), indent=2, ensure_ascii=False).encode("utf-8"))
     return written
+
+
+def headline(f: MonthlyFigures) -> dict:
+    """The report's headline figures as data: what the next report reads (when this one was written)."""
+    return {
+        "period": f.period.strftime("%Y-%m"),
+        "generated_at": datetime.now(timezone.utc).isoformat(),
+        "persons": f.persons,
+        "persons_by_route": f.route_totals,
+        "children_under_18": f.children[0],
+        "persons_of_known_age": f.children[1],
+        "reporting_rate": f.reporting_rate,
+        "on_time_rate": f.on_time_rate,
+        "alerts": len(f.warning.alerts),
+        "revisions_named": len(f.revisions.named),
+    }
+
+
+def previous_report(paths: Paths, period: date) -> datetime | None:
+    """When the report of the month before `period` was last written, if it was."""
+    before = figures.window(period, 2)[0]
+    try:
+        written = json.loads((report_folder(paths, before) / FIGURES).read_text(encoding="utf-8"))
+        return datetime.fromisoformat(written["generated_at"])
+    except (FileNotFoundError, KeyError, ValueError):
+        return None

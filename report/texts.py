@@ -45,6 +45,23 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "no_alerts": ("Ningún flujo del mes salió de su rango habitual.", "No flow of the month moved beyond its usual range."),
     "too_short": ("Series demasiado cortas para juzgar (menos de {months} meses antes de este): {series}.",
                   "Series too short to judge (fewer than {months} months before this one): {series}."),
+    "revisions": ("Revisiones (Q04)", "Revisions (Q04)"),
+    "revisions_since": ("Desde el informe anterior ({since}): {cells} cifras cambiaron en {slices} "
+                        "combinaciones de país, mes y tipo de flujo.",
+                        "Since the previous report ({since}): {cells} figures changed in {slices} "
+                        "combinations of country, month and flow type."),
+    "revisions_window": ("En los 24 meses del informe (no hay informe anterior): {cells} cifras cambiaron en "
+                         "{slices} combinaciones de país, mes y tipo de flujo.",
+                         "In the report's 24 months (there is no previous report): {cells} figures changed in "
+                         "{slices} combinations of country, month and flow type."),
+    "revisions_named": ("Revisiones de más del 5 % de una cifra publicada (o cifras que aparecen o desaparecen):",
+                        "Revisions of more than 5 % of a published figure (or figures added or dropped):"),
+    "cell": ("Cifra (punto · contraparte · sexo · edad · nacionalidad)",
+             "Figure (border point · counterpart · sex · age · nationality)"),
+    "previous": ("Antes", "Before"),
+    "now": ("Ahora", "Now"),
+    "change": ("Cambio", "Change"),
+    "flow_type": ("Tipo de flujo", "Flow type"),
     "completeness": ("Completitud y puntualidad (Q01)", "Completeness and timeliness (Q01)"),
     "completeness_note": ("Cada celda: un mes de un país miembro. Cada mes vence el día fijado para el país "
                           "(seed reporting_deadlines) del mes siguiente.",

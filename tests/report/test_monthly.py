@@ -7,6 +7,7 @@ before it, both inside the 24-month window of the report for L.
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, timezone
 
@@ -67,7 +68,9 @@ def site(tmp_path_factory):
                 "(select submission_id from raw.submissions where reporting_country = 'MEX')",
                 [datetime(M.year + M.month // 12, M.month % 12 + 1, 10, tzinfo=timezone.utc)])
     con.close()
-    stages.run(paths, stages=("audit", "publish"))
+    # MEX then revises its month: 500 encounters become 560 (+12 %, above Q04's 5 %).
+    drop(paths, "MEX", "eventos_revisado.csv", HEADER + f"MEX,{m},ENCOUNTER,TAPACHULA,GTM,_T,_T,HND,560,A\n")
+    stages.run(paths)
     return paths, summary
 
 
@@ -79,12 +82,15 @@ def _figures(paths: Paths) -> figures.MonthlyFigures:
         con.close()
 
 
-def test_the_run_writes_the_latest_months_report_in_both_languages_as_html_and_pdf(site):
+def test_the_run_writes_the_latest_months_report_in_both_languages(site):
     paths, summary = site
     folder = paths.reports / L.strftime("%Y-%m")
     assert summary.report == folder / "report.es.html"
-    for name in ("report.es.html", "report.en.html", "report.es.pdf", "report.en.pdf"):
+    assert not list(folder.glob("*.pdf"))  # PDFs are `hmo report`'s (and the schedule's): 1.2 s a run saved
+    for name in ("report.es.html", "report.en.html"):
         assert (folder / name).stat().st_size > 1000, name
+    headline = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
+    assert headline["period"] == L.strftime("%Y-%m") and headline["persons"] == sum(n for _, n in PAN_ROWS) + COL_SPIKE
     assert not list(folder.glob(".*partial"))
 
 
@@ -151,8 +157,28 @@ def test_conformity_and_coverage_of_the_month(site):
     sent = {row[1]: row[3] for row in f.submissions}
     assert sent == {"MEX": "accepted", "CRI": "accepted", "COL": "accepted", "GTM": "rejected"}
     gtm_rows = len(next((SAMPLES / "GTM").iterdir()).read_text(encoding="utf-8").splitlines()) - 1
-    assert f.coverage.rows == 3 + gtm_rows
+    assert f.coverage.rows == 4 + gtm_rows  # MEX sent the month twice
     assert 0 < f.coverage.unmapped_rows < gtm_rows
+
+
+def test_a_revision_above_5_percent_is_named_and_only_revisions_since_the_previous_report_count(site):
+    paths, _ = site
+    f = _figures(paths)
+    assert f.revisions.since is None  # no report of the month before L: every revision of the window
+    [revision] = f.revisions.named
+    assert (revision.country, revision.period, revision.previous, revision.count) == ("MEX", M, 500, 560)
+    assert revision.change_percent == pytest.approx(12.0) and revision.cell.endswith("HND")
+    assert (f.revisions.slices, f.revisions.cells) == (1, 1)
+    spanish = (paths.reports / L.strftime("%Y-%m") / "report.es.html").read_text(encoding="utf-8")
+    assert re.search(r"<td>México</td><td>" + M.strftime("%Y-%m") + r"</td>.*?12,0 %", spanish, re.S)
+
+    # Once the report of the month before was written after it, the revision is no news.
+    con = duckdb.connect(str(paths.published), read_only=True)
+    try:
+        later = figures.gather(con, L, today=FIRST_OF_THIS_MONTH, previous_report=datetime.now(timezone.utc))
+    finally:
+        con.close()
+    assert (later.revisions.cells, later.revisions.named) == (0, [])
 
 
 def test_the_html_says_it_in_the_chosen_language_with_charts_inline_and_the_pdf_holds_the_same_figures(site):
@@ -166,7 +192,9 @@ def test_the_html_says_it_in_the_chosen_language_with_charts_inline_and_the_pdf_
     assert '<html lang="en">' in english and "Reporting rate" in english
     assert spanish.count("<svg") == 3 and "http" not in re.sub(r'xmlns(:\w+)?="[^"]+"', "", spanish)
     assert "13,600" in english and "13.600" in spanish  # the month's persons, written as each language does
-    text = " ".join(page.extract_text() for page in PdfReader(folder / "report.en.pdf").pages)
+    [written] = stages.write_reports(paths, L, ("en",))
+    assert written.pdf == folder / "report.en.pdf"
+    text = " ".join(page.extract_text() for page in PdfReader(written.pdf).pages)
     assert "13,600" in text and "Reporting rate" in text and L.strftime("%Y-%m") in text
 
 
