@@ -145,6 +145,11 @@ def _print_check(profile: str, columns: list[str], preview: list[tuple], receipt
 
 
 def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
+    if args.show:
+        from flows.schedule import describe
+
+        print("\n".join(describe(paths)))
+        return 0
     from flows.service import serve
 
     serve(paths, args.host, args.port)
@@ -448,6 +453,9 @@ def parser() -> argparse.ArgumentParser:
                       "localhost only unless --host, and behind an HTTPS reverse proxy before it is exposed")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
+    serve.add_argument("--show", action="store_true",
+                       help="print the monthly report's deployment, its schedule (HMO_REPORT_SCHEDULE, default the "
+                            "16th at 06:00 UTC) and its next three runs, then exit")
     serve.set_defaults(func=cmd_serve)
     status = sub.add_parser("status", help="submissions, their verdicts and the inbox files refused, as last published")
     status.add_argument("--country", help="ISO3 of one reporting country")

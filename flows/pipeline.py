@@ -41,7 +41,8 @@ def _as_task(stage: str, function: Callable[..., Any], *args: Any) -> Any:
 
 @flow(name="hmo-run", log_prints=False)
 def hmo_run(data_dir: str | None = None, full_refresh: bool = False,
-            only: tuple[str, ...] = stages.STAGES) -> stages.RunSummary:
+            only: tuple[str, ...] = stages.STAGES, report_pdf: bool = False) -> stages.RunSummary:
+    """`report_pdf`: the report's PDFs too, as the monthly scheduled run writes them (flows/schedule.py)."""
     paths = Paths(Path(data_dir).resolve()) if data_dir else Paths.from_env()
     dbt = DbtProject(paths, callbacks=[progress.dbt_event])
-    return stages.run(paths, dbt, full_refresh=full_refresh, stages=only, call=_as_task)
+    return stages.run(paths, dbt, full_refresh=full_refresh, stages=only, call=_as_task, report_pdf=report_pdf)

@@ -38,6 +38,8 @@ from hmo.errors import HmoError
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 SERVER_OPTIONS = ["--no-ui", "--no-scheduler", "--no-late-runs", "--analytics-off", "--log-level", "WARNING"]
+# A resident server (`hmo serve`'s schedule) keeps the scheduler, which creates the deployment's runs.
+RESIDENT_OPTIONS = [option for option in SERVER_OPTIONS if option not in ("--no-scheduler", "--no-late-runs")]
 # Settings of the services a one-run server has no use for (each defaults to on in `prefect server start`).
 SERVICES_OFF = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
                 for name in ("FOREMAN", "CANCELLATION_CLEANUP", "CLEANUP_RECONCILER", "PAUSE_EXPIRATIONS",
@@ -96,19 +98,19 @@ def _die_with_parent() -> Callable[[], None] | None:
     return arm
 
 
-def server_command(port: int) -> list[str]:
+def server_command(port: int, resident: bool = False) -> list[str]:
     # --no-prompt: never ask which profile to switch to (it would wait on the run's terminal).
     return [sys.executable, "-m", "prefect", "--no-prompt", "server", "start",
-            "--host", "127.0.0.1", "--port", str(port), *SERVER_OPTIONS]
+            "--host", "127.0.0.1", "--port", str(port), *(RESIDENT_OPTIONS if resident else SERVER_OPTIONS)]
 
 
-def _launch(port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def _launch(port: int, log: IO[bytes], resident: bool = False) -> subprocess.Popen[bytes]:
     from prefect.settings import get_current_settings
 
     # The death signal follows the *thread* that forks: launch from the thread
     # that outlives the server (prefect_api runs in the command's main thread).
     return subprocess.Popen(
-        server_command(port),
+        server_command(port, resident),
         env={
             **os.environ,
             # Settings this process has from a profile or in code (a database URL, say) hold for the server too.
@@ -188,11 +190,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def prefect_api(log: Path, meanwhile: Callable[[], None] = lambda: None) -> Iterator[PrefectApi]:
+def prefect_api(log: Path, meanwhile: Callable[[], None] = lambda: None,
+                resident: bool = False) -> Iterator[PrefectApi]:
     """The API flows will use while inside; a server started here (output in `log`) stops on exit.
 
     `meanwhile` runs while the server boots. With ephemeral mode off and no API
     configured, no server is started (Prefect then reports the missing API itself).
+    `resident`: the server keeps its scheduler, for deployments with a schedule.
     """
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
@@ -205,12 +209,12 @@ def prefect_api(log: Path, meanwhile: Callable[[], None] = lambda: None) -> Iter
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as output:
         port = _free_port()
-        process = _launch(port, output)
+        process = _launch(port, output, resident)
         try:
             meanwhile()
             if process.poll() is not None and _port_taken(port):  # taken since _free_port looked
                 port = _free_port()
-                process = _launch(port, output)
+                process = _launch(port, output, resident)
             url = f"http://127.0.0.1:{port}/api"
             _wait_until_healthy(process, url, _startup_timeout(settings.server.ephemeral.startup_timeout_seconds),
                                 log)

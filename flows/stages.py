@@ -129,15 +129,15 @@ def write_reports(paths: Paths, period: date | None = None, languages: tuple[str
     return write_monthly(paths, period, languages, pdf, data_docs_index(paths, None))
 
 
-def report(paths: Paths) -> Path | None:
+def report(paths: Paths, pdf: bool = False) -> Path | None:
     """The run's report stage: the latest month's report in HTML; its Spanish page, or None when no month
     has accepted data yet (a run that accepted nothing has nothing to report).
 
-    The PDFs are `hmo report`'s and the monthly schedule's: drawing them costs 1.2 s more, which every
-    run (and every test that runs the pipeline) would pay for pages nobody prints.
+    The PDFs are `hmo report`'s and the monthly schedule's (`pdf`): drawing them costs 1.2 s more, which
+    every run (and every test that runs the pipeline) would pay for pages nobody prints.
     """
     try:
-        return write_reports(paths, pdf=False)[0].html
+        return write_reports(paths, pdf=pdf)[0].html
     except NoReportableMonth:
         return None
 
@@ -153,7 +153,7 @@ def _fault_point(stage: str) -> None:
 
 
 def run(paths: Paths, dbt: DbtProject | None = None, *, full_refresh: bool = False,
-        stages: tuple[str, ...] = STAGES, call: Callable[..., Any] = _direct) -> RunSummary:
+        stages: tuple[str, ...] = STAGES, call: Callable[..., Any] = _direct, report_pdf: bool = False) -> RunSummary:
     """The stages in their order. A build that fails its audit for reasons no
     file explains is not published; files are still answered, and
     `summary.failure` says why."""
@@ -178,7 +178,7 @@ def run(paths: Paths, dbt: DbtProject | None = None, *, full_refresh: bool = Fal
         summary.answers = call("receipts", answer, paths)
         _fault_point("receipts")
     if "report" in stages and summary.failure is None:
-        summary.report = call("report", report, paths)
+        summary.report = call("report", report, paths, report_pdf)
     return summary
 
 

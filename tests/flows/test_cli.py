@@ -7,6 +7,7 @@ import os
 import re
 import select
 import sys
+import time
 
 from flows.cli import main
 from ingest.submissions import ingest_inbox
@@ -71,7 +72,12 @@ def test_on_a_terminal_the_stages_are_a_live_display_and_elsewhere_plain_lines(p
         assert one_stage() is progress.Live
         terminal.flush()
         drawn = b""
-        while select.select([leader], [], [], 0.5)[0]:
+        # Until the display's last words arrive (a loaded machine draws late), or 10 s.
+        deadline = time.monotonic() + 10
+        while (b"readers now open" not in drawn or "✓".encode() not in drawn) and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                drawn += os.read(leader, 65536)
+        while select.select([leader], [], [], 0.2)[0]:
             drawn += os.read(leader, 65536)
     os.close(leader)
     text = drawn.decode("utf-8", errors="replace")
