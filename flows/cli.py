@@ -256,10 +256,13 @@ def cmd_report(args: argparse.Namespace, paths: Paths) -> int:
 
     period = parse_period(args.period) if args.period else None
     languages = (args.language,) if args.language else stages.LANGUAGES
-    for written in stages.write_reports(paths, period, languages, pdf=not args.no_pdf):
+    reports = stages.write_reports(paths, period, languages, pdf=not args.no_pdf)
+    for written in reports:
         for path in (written.html, written.pdf):
             if path:
                 print(f"report {written.period:%Y-%m} ({written.language}): {path}")
+    if args.mail:
+        print(f"mailed to: {', '.join(stages.mail_reports(reports))}")
     return 0
 
 
@@ -437,6 +440,9 @@ def parser() -> argparse.ArgumentParser:
     reported.add_argument("--period", help="the report's month, YYYY-MM (default: the latest with accepted data)")
     reported.add_argument("--language", choices=["es", "en"], help="one language only (default: both)")
     reported.add_argument("--no-pdf", action="store_true", help="the HTML only")
+    reported.add_argument("--mail", action="store_true",
+                          help="send the PDFs to the PPT (HMO_SMTP_HOST, HMO_REPORT_TO; the monthly scheduled run "
+                               "does when they are set)")
     reported.set_defaults(func=cmd_report, writes=False)
     check = sub.add_parser(
         "check", help="dry run: which profile matches a file, its first mapped rows and the verdict it would get "

@@ -19,10 +19,11 @@ from expectations.validate import Verdict, validate_pending
 from harmonise.audit import AuditOutcome, audit
 from harmonise.dbt import BuildFailed, DbtProject
 from ingest import aliases
-from hmo.errors import HmoError
+from hmo.errors import ConfigurationError, HmoError
 from hmo.settings import PROJECT_ROOT, Paths
 from ingest.submissions import IngestSummary, ingest_inbox
 from hmo.warehouse import connect, publish as publish_warehouse
+from report import mail
 from report.figures import NoReportableMonth
 from report.monthly import Written, write_monthly
 from report.texts import LANGUAGES
@@ -137,9 +138,24 @@ def report(paths: Paths, pdf: bool = False) -> Path | None:
     every run (and every test that runs the pipeline) would pay for pages nobody prints.
     """
     try:
-        return write_reports(paths, pdf=pdf)[0].html
+        written = write_reports(paths, pdf=pdf)
     except NoReportableMonth:
         return None
+    if pdf and mail.configured() is not None:  # the monthly run: the PPT gets it by e-mail too
+        mail_reports(written)
+    return written[0].html
+
+
+def mail_reports(written: list[Written]) -> list[str]:
+    """Send the written reports' PDFs to the PPT (report.mail); the addresses they went to."""
+    settings = mail.configured()
+    if settings is None:
+        raise ConfigurationError("to mail the report, set HMO_SMTP_HOST and HMO_REPORT_TO (README, report by e-mail)")
+    pdfs = [w.pdf for w in written if w.pdf is not None]
+    if not pdfs:
+        raise ConfigurationError("the report is mailed with its PDFs: write them too (not --no-pdf)")
+    mail.send(settings, mail.message(settings, f"{written[0].period:%Y-%m}", pdfs, [w.html for w in written]))
+    return settings.recipients
 
 
 def _direct(stage: str, function: Callable[..., Any], *args: Any) -> Any:

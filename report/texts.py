@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from babel.dates import format_date
+from babel.dates import format_skeleton
 from babel.numbers import format_decimal, format_percent
 
 LANGUAGES = ("es", "en")
@@ -122,7 +122,7 @@ def t(key: str, language: str, **values: object) -> str:
 
 def month_name(period: date, language: str) -> str:
     """"agosto de 2024", "August 2024"."""
-    return format_date(period, "MMMM y", locale=language)
+    return format_skeleton("yMMMM", period, locale=language)  # CLDR's own pattern for a month of a year
 
 
 def percent(value: float | None, language: str) -> str:

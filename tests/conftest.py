@@ -1,8 +1,11 @@
 """Shared fixtures: a throw-away data directory per test, one Prefect server per session."""
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -74,3 +77,41 @@ def start_serve(paths: Paths, cwd: Path, env: dict[str, str], stdout, stderr: Pa
             pytest.fail(f"hmo serve did not start (exit {process.poll()}): {stderr.read_text()}")
         time.sleep(0.1)
     return process, state
+
+
+class Inbox:
+    """What a local SMTP server (aiosmtpd) received: the report's e-mail in tests/report/."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    with socket.socket() as probe:  # aiosmtpd's controller checks its own port, so it needs a real one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setenv("HMO_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("HMO_SMTP_PORT", str(port))
+        monkeypatch.setenv("HMO_SMTP_STARTTLS", "0")  # a server on this machine, offering none
+        monkeypatch.setenv("HMO_SMTP_FROM", "observatorio@hmo.example")
+        monkeypatch.setenv("HMO_REPORT_TO", "ppt@cancilleria.example, secretaria@crm.example")
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def parsed(raw: bytes) -> "email.message.EmailMessage":
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+

@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 import duckdb
 import pytest
 
-from conftest import SAMPLES, drop
+from conftest import SAMPLES, drop, parsed
 from flows import stages
 from flows.writer import writer_lock
 from hmo.settings import ISO3_MEMBERS, Paths
@@ -244,3 +244,17 @@ def test_the_html_renders_in_chromium_without_a_console_error(site):
         finally:
             browser.close()
     assert problems == []
+
+
+def test_the_monthly_run_mails_the_pdfs_to_the_ppt_when_smtp_is_set(site, smtp):
+    from pypdf import PdfReader
+
+    paths, _ = site
+    assert stages.report(paths, pdf=True) == paths.reports / L.strftime("%Y-%m") / "report.es.html"
+    [(_, recipients, raw)] = smtp.received
+    assert recipients == ["ppt@cancilleria.example", "secretaria@crm.example"]
+    attached = {part.get_filename(): part.get_content() for part in parsed(raw).iter_attachments()}
+    assert set(attached) == {"report.es.pdf", "report.en.pdf"}
+    english = (paths.reports / L.strftime("%Y-%m") / "attached.pdf")
+    english.write_bytes(attached["report.en.pdf"])
+    assert "13,600" in " ".join(page.extract_text() for page in PdfReader(english).pages)
