@@ -49,28 +49,28 @@ revisions as (
     select * from replacements where previous_submission_id is not null
 ),
 
-new_cells as (
-    select revisions.submission_id, revisions.previous_submission_id, revisions.decided_at,
-           cells.reporting_country, cells.period, cells.flow_type, cells.border_point,
-           cells.counterpart_country, cells.sex, cells.age, cells.nationality, cells.count
+both_sides as (  -- each cell of the slice in the replacing and in the replaced submission
+    select
+        revisions.submission_id,
+        revisions.previous_submission_id,
+        revisions.decided_at,
+        cells.reporting_country,
+        cells.period,
+        cells.flow_type,
+        cells.border_point,
+        cells.counterpart_country,
+        cells.sex,
+        cells.age,
+        cells.nationality,
+        max(cells.count) filter (where cells.submission_id = revisions.submission_id) as count,
+        max(cells.count) filter (where cells.submission_id = revisions.previous_submission_id) as previous_count
     from revisions
     join cells
-      on cells.submission_id = revisions.submission_id
+      on cells.submission_id in (revisions.submission_id, revisions.previous_submission_id)
      and cells.reporting_country = revisions.reporting_country
      and cells.period = revisions.period
      and cells.flow_type = revisions.flow_type
-),
-
-old_cells as (
-    select revisions.submission_id, revisions.previous_submission_id, revisions.decided_at,
-           cells.reporting_country, cells.period, cells.flow_type, cells.border_point,
-           cells.counterpart_country, cells.sex, cells.age, cells.nationality, cells.count as previous_count
-    from revisions
-    join cells
-      on cells.submission_id = revisions.previous_submission_id
-     and cells.reporting_country = revisions.reporting_country
-     and cells.period = revisions.period
-     and cells.flow_type = revisions.flow_type
+    group by all
 )
 
 select
@@ -85,14 +85,11 @@ select
     previous_submission_id,
     submission_id,
     decided_at as revised_at,
-    old_cells.previous_count,
-    new_cells.count,
-    new_cells.count - old_cells.previous_count as change,
-    case when old_cells.previous_count > 0
-        then (100.0 * (new_cells.count - old_cells.previous_count) / old_cells.previous_count)::double
+    previous_count,
+    count,
+    count - previous_count as change,
+    case when previous_count > 0
+        then (100.0 * (count - previous_count) / previous_count)::double
     end as change_percent
-from new_cells
-full join old_cells
-    using (submission_id, previous_submission_id, decided_at, reporting_country, period, flow_type,
-           border_point, counterpart_country, sex, age, nationality)
-where new_cells.count is distinct from old_cells.previous_count
+from both_sides
+where count is distinct from previous_count
