@@ -15,6 +15,7 @@ import duckdb
 
 from flows import query
 from hmo.settings import Paths
+from report.figures import q01_state
 
 
 STANDARD_DUE_DAY = 15
@@ -23,7 +24,7 @@ STANDARD_DUE_DAY = 15
 @dataclass(frozen=True)
 class Month:
     period: date
-    state: str          # on_time | late | rejected | missing | pending (due date not yet reached)
+    state: str          # report.figures.q01_state: on_time | late | rejected | missing | not_due
     due_date: date
 
 
@@ -45,14 +46,6 @@ class CountryLine:
     next_due: date
 
 
-def _state(status: str, late: bool, due: date, today: date) -> str:
-    if status == "accepted":
-        return "late" if late else "on_time"
-    if status == "rejected":
-        return "rejected"
-    return "missing" if due < today else "pending"
-
-
 def _month_after(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
@@ -72,7 +65,7 @@ def _published_status(paths: Paths, country: str | None) -> list[tuple]:
 
 
 def _calendar(rows: list[tuple], today: date) -> Calendar:
-    months = {period: Month(period, _state(status, bool(late), due, today), due)
+    months = {period: Month(period, q01_state(status, bool(late), due, today), due)
               for _, period, status, late, due in rows}
     last_month = _month_before(today.replace(day=1))
     # Every month of a country has the same due day; before anything is published, the standard's (Q01).

@@ -73,7 +73,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cal_late": ("aceptado con retraso", "accepted late"),
     "cal_rejected": ("rechazado", "rejected"),
     "cal_missing": ("falta", "missing"),
-    "cal_pending": ("aún no vence", "not yet due"),
+    "cal_not_due": ("aún no vence", "not yet due"),
     "year": ("Año", "Year"),
     "verdict": ("Resultado", "Verdict"),
     "rule": ("Regla", "Rule"),

@@ -193,12 +193,14 @@ def window(period: date, count: int = WINDOW_MONTHS) -> list[date]:
     return months
 
 
-def _state(status: str | None, late: bool | None, due: date | None, today: date) -> str:
+def q01_state(status: str | None, late: bool | None, due: date, today: date) -> str:
+    """A country-month's cell (Q01), as the report and the portal's calendar show it:
+    on_time | late | rejected | missing | not_due (nothing accepted, and the due date not passed)."""
     if status == "accepted":
         return "late" if late else "on_time"
-    if due is not None and due >= today:
-        return "not_due"
-    return "rejected" if status == "rejected" else "missing"
+    if status == "rejected":
+        return "rejected"
+    return "missing" if due < today else "not_due"
 
 
 def completeness(con: duckdb.DuckDBPyConnection, months: list[date], today: date) -> list[CountryCompleteness]:
@@ -216,7 +218,7 @@ def completeness(con: duckdb.DuckDBPyConnection, months: list[date], today: date
             if due is None:  # a month the mart's grid does not reach (before anyone reported, or this month)
                 following = date(period.year + period.month // 12, period.month % 12 + 1, 1)
                 due = following.replace(day=due_days.get(country, 15))
-            cells.append(Cell(period, _state(status, late, due, today)))
+            cells.append(Cell(period, q01_state(status, late, due, today)))
         expected = [c for c in cells if c.state != "not_due"]
         lines.append(CountryCompleteness(
             country, conference, cells, len(expected),
