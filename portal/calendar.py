@@ -15,10 +15,7 @@ import duckdb
 
 from flows import query
 from hmo.settings import Paths
-from report.figures import q01_state
-
-
-STANDARD_DUE_DAY = 15
+from report.figures import STANDARD_DUE_DAY, q01_state
 
 
 @dataclass(frozen=True)

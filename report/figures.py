@@ -23,6 +23,7 @@ from hmo.errors import HmoError
 from hmo.settings import ISO3_MEMBERS
 
 WINDOW_MONTHS = 24
+STANDARD_DUE_DAY = 15  # Q01: month M is due by the 15th of M+1 where no due day is known (the seed's default)
 TOP_NATIONALITIES = 5
 
 
@@ -217,7 +218,7 @@ def completeness(con: duckdb.DuckDBPyConnection, months: list[date], today: date
             status, late, due = known.get((country, period), (None, None, None))
             if due is None:  # a month the mart's grid does not reach (before anyone reported, or this month)
                 following = date(period.year + period.month // 12, period.month % 12 + 1, 1)
-                due = following.replace(day=due_days.get(country, 15))
+                due = following.replace(day=due_days.get(country, STANDARD_DUE_DAY))
             cells.append(Cell(period, q01_state(status, late, due, today)))
         expected = [c for c in cells if c.state != "not_due"]
         lines.append(CountryCompleteness(
