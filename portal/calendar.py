@@ -14,6 +14,7 @@ from datetime import date
 import duckdb
 
 from flows import query
+from hmo.months import shift, window
 from hmo.settings import Paths
 from report.figures import STANDARD_DUE_DAY, q01_state
 
@@ -43,14 +44,6 @@ class CountryLine:
     next_due: date
 
 
-def _month_after(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def _month_before(day: date) -> date:
-    return date(day.year - (day.month == 1), (day.month - 2) % 12 + 1, 1)
-
-
 def _published_status(paths: Paths, country: str | None) -> list[tuple]:
     """(country, period, status, late, due_date) as last published, by country and period."""
     where, params = ("where reporting_country = ? ", [country]) if country else ("", [])
@@ -64,17 +57,17 @@ def _published_status(paths: Paths, country: str | None) -> list[tuple]:
 def _calendar(rows: list[tuple], today: date) -> Calendar:
     months = {period: Month(period, q01_state(status, bool(late), due, today), due)
               for _, period, status, late, due in rows}
-    last_month = _month_before(today.replace(day=1))
+    last_month = shift(today.replace(day=1), -1)
     # Every month of a country has the same due day; before anything is published, the standard's (Q01).
     due_day = rows[-1][4].day if rows else STANDARD_DUE_DAY
     # Next due: last month if it is not in yet and its date has not passed, else this month.
     last = months.get(last_month)
     last_in = last is not None and last.state in ("on_time", "late")
-    if not last_in and _month_after(last_month).replace(day=due_day) >= today:
+    if not last_in and shift(last_month, 1).replace(day=due_day) >= today:
         next_period = last_month
     else:
-        next_period = _month_after(last_month)
-    next_due = _month_after(next_period).replace(day=due_day)
+        next_period = shift(last_month, 1)
+    next_due = shift(next_period, 1).replace(day=due_day)
     years = sorted({period.year for period in months} | {next_period.year})
     return Calendar([(year, [months.get(date(year, m, 1)) for m in range(1, 13)]) for year in years],
                     next_period, next_due, due_day)
@@ -86,10 +79,7 @@ def country_calendar(paths: Paths, country: str, today: date | None = None) -> C
 
 def recent_months(today: date | None = None, count: int = 12) -> list[date]:
     """The `count` months up to last month, oldest first: the columns of the overview."""
-    months = [_month_before((today or date.today()).replace(day=1))]
-    while len(months) < count:
-        months.insert(0, _month_before(months[0]))
-    return months
+    return window(shift((today or date.today()).replace(day=1), -1), count)
 
 
 def overview(paths: Paths, countries: list[str], today: date | None = None) -> list[CountryLine]:

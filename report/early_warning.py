@@ -27,6 +27,8 @@ import statistics
 from dataclasses import dataclass
 from datetime import date
 
+from hmo.months import shift
+
 THRESHOLD = 4.0        # robust standard deviations of the adjusted month-over-month change
 MIN_PERSONS = 30       # a change smaller than this is never news
 MIN_MONTHS = 24        # months of history before the month judged: two Januaries to learn January from
@@ -49,11 +51,6 @@ def _log(value: float) -> float:
     return math.log1p(max(value, 0))
 
 
-def _months_before(period: date, count: int) -> date:
-    index = period.year * 12 + period.month - 1 - count
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def judge_series(series: dict[date, int], until: date | None = None) -> list[Judgement]:
     """Every month of the series (months missing count as absent, not zero), oldest first."""
     if not series:
@@ -66,7 +63,7 @@ def judge_series(series: dict[date, int], until: date | None = None) -> list[Jud
     for period in months:
         if period > last:
             break
-        previous = _months_before(period, 1)
+        previous = shift(period, -1)
         history = [m for m in months if m < period]
         if previous not in logs or len(history) < MIN_MONTHS:
             judged[period] = Judgement(period, series[period], False, too_short=len(history) < MIN_MONTHS)
@@ -75,7 +72,7 @@ def judge_series(series: dict[date, int], until: date | None = None) -> list[Jud
             continue
         seasonal = _seasonal_change(logs, period)
         adjusted[period] = logs[period] - logs[previous] - seasonal
-        recent = [adjusted[m] for m in adjusted if _months_before(period, 24) <= m < period]
+        recent = [adjusted[m] for m in adjusted if shift(period, -24) <= m < period]
         centre = statistics.median(recent) if recent else 0.0
         spread = max(SPREAD_FLOOR, _MAD_TO_SD * statistics.median(abs(x - centre) for x in recent)) \
             if recent else SPREAD_FLOOR
@@ -97,8 +94,8 @@ def _seasonal_change(logs: dict[date, float], period: date) -> float:
     """The median change into this calendar month in earlier years (0 without any)."""
     changes = []
     for years in range(1, 10):
-        earlier = _months_before(period, 12 * years)
-        before = _months_before(earlier, 1)
+        earlier = shift(period, -12 * years)
+        before = shift(earlier, -1)
         if earlier in logs and before in logs:
             changes.append(logs[earlier] - logs[before])
     return statistics.median(changes) if changes else 0.0
@@ -108,7 +105,7 @@ def seasonal_from(logs: dict[date, float], reference: date, period: date) -> flo
     """The usual change from `reference` to `period`: the seasonal changes of the months in between."""
     total, month = 0.0, reference
     while month < period:
-        month = _months_before(month, -1)
+        month = shift(month, 1)
         total += _seasonal_change(logs, month)
     return total
 

@@ -19,6 +19,7 @@ import duckdb
 
 from expectations.rules import RULES_BY_ID
 from report.early_warning import MIN_MONTHS, judge_series
+from hmo.months import shift, window as months_window
 from hmo.errors import HmoError
 from hmo.settings import ISO3_MEMBERS
 
@@ -187,11 +188,7 @@ def latest_period(con: duckdb.DuckDBPyConnection) -> date:
 
 
 def window(period: date, count: int = WINDOW_MONTHS) -> list[date]:
-    months = [period]
-    while len(months) < count:
-        first = months[0]
-        months.insert(0, date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1))
-    return months
+    return months_window(period, count)
 
 
 def q01_state(status: str | None, late: bool | None, due: date, today: date) -> str:
@@ -217,8 +214,7 @@ def completeness(con: duckdb.DuckDBPyConnection, months: list[date], today: date
         for period in months:
             status, late, due = known.get((country, period), (None, None, None))
             if due is None:  # a month the mart's grid does not reach (before anyone reported, or this month)
-                following = date(period.year + period.month // 12, period.month % 12 + 1, 1)
-                due = following.replace(day=due_days.get(country, STANDARD_DUE_DAY))
+                due = shift(period, 1).replace(day=due_days.get(country, STANDARD_DUE_DAY))
             cells.append(Cell(period, q01_state(status, late, due, today)))
         expected = [c for c in cells if c.state != "not_due"]
         lines.append(CountryCompleteness(
