@@ -52,6 +52,7 @@ def render_html(f: MonthlyFigures, language: str, published: datetime, data_docs
         "nationalities": charts.top_nationalities(f.top_nationalities, names, language)
         if f.top_nationalities else "",
     }
+
     def series_name(country: str, flow_type: str, route: str, nationality: str | None) -> str:
         parts = [names.get(country, country), names.get(flow_type, flow_type).lower(), names.get(route, route).lower()]
         return ", ".join(parts + ([names.get(nationality, nationality)] if nationality else []))
