@@ -5,6 +5,8 @@ this is the portal's frame around them.
 """
 from __future__ import annotations
 
+from report.texts import Q01_STATE_WORDS
+
 TEXTS: dict[str, tuple[str, str]] = {
     "title": ("Observatorio de Movilidad Humana", "Human Mobility Observatory"),
     "portal": ("Espacio de los países", "Country space"),
@@ -69,11 +71,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "no_reports": ("Aún no hay informes: cada corrida escribe el del último mes con datos aceptados.",
                    "No report yet: each run writes the one of the latest month with accepted data."),
     "next_due": ("Próximo vencimiento: {period}, a más tardar el {due}.", "Next due: {period}, by {due}."),
-    "cal_on_time": ("aceptado a tiempo", "accepted on time"),
-    "cal_late": ("aceptado con retraso", "accepted late"),
-    "cal_rejected": ("rechazado", "rejected"),
-    "cal_missing": ("falta", "missing"),
-    "cal_not_due": ("aún no vence", "not yet due"),
+    **{f"cal_{state}": words for state, words in Q01_STATE_WORDS.items()},
     "year": ("Año", "Year"),
     "verdict": ("Resultado", "Verdict"),
     "rule": ("Regla", "Rule"),

@@ -8,6 +8,15 @@ from babel.numbers import format_decimal, format_percent
 
 LANGUAGES = ("es", "en")
 
+# A country-month's state (report.figures.q01_state) in words: the report's grid and the portal's calendar.
+Q01_STATE_WORDS: dict[str, tuple[str, str]] = {
+    "on_time": ("aceptado a tiempo", "accepted on time"),
+    "late": ("aceptado con retraso", "accepted late"),
+    "rejected": ("rechazado", "rejected"),
+    "missing": ("falta", "missing"),
+    "not_due": ("aún no vence", "not yet due"),
+}
+
 _TEXTS: dict[str, tuple[str, str]] = {
     "title": ("Informe mensual a la Presidencia Pro Tempore", "Monthly report to the Presidency Pro-Tempore"),
     "observatory": ("Observatorio de Movilidad Humana (CRM · CSM)", "Human Mobility Observatory (RCM · SACM)"),
@@ -67,11 +76,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
                           "(seed reporting_deadlines) del mes siguiente.",
                           "Each cell: one month of one member country. Each month is due on the country's day "
                           "(seed reporting_deadlines) of the next month."),
-    "state_on_time": ("aceptado a tiempo", "accepted on time"),
-    "state_late": ("aceptado con retraso", "accepted late"),
-    "state_rejected": ("rechazado", "rejected"),
-    "state_missing": ("falta", "missing"),
-    "state_not_due": ("aún no vence", "not yet due"),
+    **{f"state_{state}": words for state, words in Q01_STATE_WORDS.items()},
     "country": ("País", "Country"),
     "conference": ("Conferencia", "Conference"),
     "overall": ("Todos los países miembros", "All member countries"),
