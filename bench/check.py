@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, Run, Series, StageFailed, fmt, fresh_dir,
                            git_state, hmo_command, human, loadavg, log, median, met, tail)
@@ -130,11 +130,12 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def _service(h: Harness, res: CheckResults, root: Path) -> Iterator[str | None]:
+def running_service(h: Harness, res: Any, root: Path, log_name: str = "hmo-serve.log") -> Iterator[str | None]:
     """`hmo serve` on a free port (`--port 0`) for `root`; its URL once serve.json names it (None, the
     problem recorded, if it does not start). Stopped with SIGTERM at the end, which must leave no
-    serve.json and exit 0 or 143."""
-    log_path = h.logs / "hmo-serve.log"
+    serve.json and exit 0 or 143. `res` records the problems, its start-up and its peak RSS (CheckResults,
+    bench.watch.WatchResults)."""
+    log_path = h.logs / log_name
     state = root / "work" / "serve.json"
     with log_path.open("wb") as sink:
         start = time.perf_counter()
@@ -205,7 +206,7 @@ def measure(h: Harness, data: Path, repeat: int, command: str = "python -m bench
         runs = h.work / "runs"
         served_root = fresh_dir(runs / "check_served")
         log("hmo serve: starting (a fresh data directory: it builds the template first)")
-        with _service(h, res, served_root) as url:
+        with running_service(h, res, served_root) as url:
             _measure_modes(h, res, runs, served_root, url, repeat)
     except StageFailed as exc:
         res.errors.append(str(exc))
@@ -315,24 +316,24 @@ def section(res: CheckResults) -> list[str]:
     return out
 
 
-def kept_section(path: Path) -> list[str]:
+def kept_section(path: Path, start: str = START, end: str = END) -> list[str]:
     """The section as a file holds it (for a `bench.run` that does not measure it)."""
     try:
         text = path.read_text()
     except OSError:
         return []
-    if START not in text or END not in text:
+    if start not in text or end not in text:
         return []
-    return (START + text.split(START, 1)[1].split(END, 1)[0] + END).splitlines()
+    return (start + text.split(start, 1)[1].split(end, 1)[0] + end).splitlines()
 
 
-def write_section(path: Path, lines: list[str]) -> None:
+def write_section(path: Path, lines: list[str], start: str = START, end: str = END) -> None:
     """Replace the section in `path`, or put it before "Where the time goes"; the rest is kept."""
     block = "\n".join(lines)
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
     elif BEFORE_SECTION in text:
         head, rest = text.split(BEFORE_SECTION, 1)
         text = head + block + "\n\n" + BEFORE_SECTION + rest

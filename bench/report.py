@@ -73,6 +73,8 @@ class Report:
     cbp: CbpResults | None = None
     check: Any = None  # bench.check.CheckResults; None: the section as the previous file had it
     kept_check: list[str] = field(default_factory=list)
+    watch: Any = None  # bench.watch.WatchResults; None: the section as the previous file had it
+    kept_watch: list[str] = field(default_factory=list)
     finished: dt.datetime | None = None
     load_end: str = ""
     git_start: str = field(default_factory=git_state)
@@ -138,7 +140,7 @@ class Report:
         ]
         out += self._noise()
         out += self._ingest() + self._validation() + self._incremental() + self._cbp() + self._memory()
-        out += self._check()
+        out += self._check() + self._watch()
         out += self._where() + self._errors()
         out += [
             "## Reproduce",
@@ -148,6 +150,7 @@ class Report:
             self.command,
             "python -m bench.run --quick    # 10k and 100k rows, and the CBP file: a smoke run",
             "python -m bench.check          # section 6 alone (hmo check), rewritten in place",
+            "python -m bench.watch          # section 7 alone (a receipt from hmo serve), rewritten in place",
             "```",
             "",
             f"Scratch data, warehouses, logs (one per subprocess) and profiles: `{a.work}`. "
@@ -402,6 +405,13 @@ class Report:
         from bench.check import section
 
         return [*section(self.check), ""]
+
+    def _watch(self) -> list[str]:
+        if self.watch is None:
+            return [*self.kept_watch, ""] if self.kept_watch else []
+        from bench.watch import section
+
+        return [*section(self.watch), ""]
 
     def _where(self) -> list[str]:
         out = ["## Where the time goes", ""]

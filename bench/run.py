@@ -23,7 +23,10 @@
 6. `hmo check` (`bench.check`): a 10-line and a 10,000-row file, each in a
    fresh process before the check template, without it (first-ever) and with
    it (cold), and the second call in one process (warm); `python -m
-   bench.check` measures this section alone and rewrites it in place.
+   bench.check` measures this section alone and rewrites it in place;
+7. a receipt for a dropped file (`bench.watch`): a 10,000-row file copied
+   into the inbox of a running `hmo serve`, against `hmo run` in a fresh
+   process; `python -m bench.watch` measures this section alone.
 
 For the largest size, each stage that misses its target is run once more
 under pyinstrument (if installed), and a missed ingest target also gets its
@@ -78,6 +81,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cbp", action="store_true", help="skip the CBP layout measurement")
     p.add_argument("--no-check", action="store_true",
                    help="skip the `hmo check` measurement (section 6 is kept as the file has it)")
+    p.add_argument("--no-watch", action="store_true",
+                   help="skip the `hmo serve` drop-to-receipt measurement (section 7 is kept as the file has it)")
     p.add_argument("--no-profile", action="store_true", help="do not profile the stages that miss a target")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown to (re)write (default docs/benchmarks.md)")
@@ -135,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         from bench.check import measure as measure_check
 
         report.check = measure_check(harness, data, args.repeat, report.command)
+
+    # 7: a receipt for a dropped file, from `hmo serve` and from `hmo run`, a few minutes
+    if args.no_watch:
+        from bench.watch import kept as kept_watch
+
+        report.kept_watch = kept_watch(args.out)
+    else:
+        from bench.watch import measure as measure_watch
+
+        report.watch = measure_watch(harness, data, max(args.repeat, 3), report.command)
 
     # 3: incremental run
     snapshots: dict[int, Path] = {}
@@ -204,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(report.markdown())
     log(f"wrote {args.out}")
     return 1 if (any(r.errors for r in report.results) or (report.cbp and report.cbp.errors)
-                 or (report.check and report.check.errors)) else 0
+                 or (report.check and report.check.errors) or (report.watch and report.watch.errors)) else 0
 
 
 if __name__ == "__main__":

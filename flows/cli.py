@@ -28,8 +28,9 @@ def _print_lines(lines: list[str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace, paths: Paths) -> int:
-    from flows import progress
+    from flows import progress, service
     from flows.server import prefect_api
+    from flows.writer import process_alive
 
     def imports() -> None:
         from flows import stages
@@ -39,9 +40,12 @@ def cmd_run(args: argparse.Namespace, paths: Paths) -> int:
 
     # Ingest's line per file goes to the ingest task's Prefect log too (read when Prefect is first imported).
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "ingest")
+    served = service.read_state(paths)  # a running `hmo serve` lends its Prefect server
+    shared = served["prefect_api"] if served and process_alive(served["pid"]) else None
     with progress.Watch(paths, "run", verbose=args.verbose) as watch, contextlib.ExitStack() as api:
         with progress.step("start") as headline:
-            prefect = api.enter_context(prefect_api(paths.work / "prefect-server.log", meanwhile=imports))
+            prefect = api.enter_context(prefect_api(paths.work / "prefect-server.log", meanwhile=imports,
+                                                    running=shared))
             headline.append(f"a temporary Prefect server at {prefect.url}" if prefect.temporary
                             else f"the Prefect API at {prefect.url}" if prefect.url else "no Prefect API configured")
         from flows.pipeline import hmo_run
@@ -152,7 +156,7 @@ def cmd_serve(args: argparse.Namespace, paths: Paths) -> int:
         return 0
     from flows.service import serve
 
-    serve(paths, args.host, args.port)
+    serve(paths, args.host, args.port, schedule=not args.no_schedule, watch=not args.no_watch)
     return 0
 
 
@@ -455,13 +459,18 @@ def parser() -> argparse.ArgumentParser:
                             "to it: HMO_SERVE_URL, or the one <data>/work/serve.json names)")
     check.set_defaults(func=cmd_check)
     serve = sub.add_parser(
-        "serve", help="the Observatory's long-running service (today: answers `hmo check` in about a second); "
-                      "localhost only unless --host, and behind an HTTPS reverse proxy before it is exposed")
+        "serve", help="the Observatory's long-running service: the country portal, a receipt for each file "
+                      "dropped into the inbox, the monthly report on its schedule, and `hmo check` in about a "
+                      "second; localhost only unless --host, and behind an HTTPS reverse proxy before it is exposed")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
     serve.add_argument("--show", action="store_true",
                        help="print the monthly report's deployment, its schedule (HMO_REPORT_SCHEDULE, default the "
                             "16th at 06:00 UTC) and its next three runs, then exit")
+    serve.add_argument("--no-schedule", action="store_true",
+                       help="do not serve the monthly report's schedule (no Prefect server is started)")
+    serve.add_argument("--no-watch", action="store_true",
+                       help="do not run the pipeline on files dropped into the inbox: they wait for `hmo run`")
     serve.set_defaults(func=cmd_serve)
     status = sub.add_parser("status", help="submissions, their verdicts and the inbox files refused, as last published")
     status.add_argument("--country", help="ISO3 of one reporting country")

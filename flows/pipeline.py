@@ -1,5 +1,9 @@
 """The whole pipeline as one Prefect flow: `flows.stages.run`, each stage a Prefect task.
 
+`hmo_run` is what `hmo run` calls, inside the writer lock the command took;
+`hmo_monthly` is what the monthly deployment runs (flows/schedule.py) in a
+process of its own, so it takes that lock itself, waiting for a run under way.
+
 Each task says what its stage did through Prefect's run logger, dbt's lines
 included (flows.progress), and is tried again only after a transient failure
 (flows.retries: a DuckDB lock held by another process, say; never a rule
@@ -20,6 +24,7 @@ from prefect.runtime import task_run  # noqa: E402
 
 from flows import progress, stages  # noqa: E402
 from flows.retries import RETRIES, RETRY_DELAYS, retry_when_transient  # noqa: E402
+from flows.writer import writer_lock  # noqa: E402
 from harmonise.dbt import DbtProject  # noqa: E402
 from hmo.settings import Paths  # noqa: E402
 
@@ -41,8 +46,31 @@ def _as_task(stage: str, function: Callable[..., Any], *args: Any) -> Any:
 
 @flow(name="hmo-run", log_prints=False)
 def hmo_run(data_dir: str | None = None, full_refresh: bool = False,
-            only: tuple[str, ...] = stages.STAGES, report_pdf: bool = False) -> stages.RunSummary:
-    """`report_pdf`: the report's PDFs too, as the monthly scheduled run writes them (flows/schedule.py)."""
-    paths = Paths(Path(data_dir).resolve()) if data_dir else Paths.from_env()
+            only: tuple[str, ...] = stages.STAGES) -> stages.RunSummary:
+    return _pipeline(_paths(data_dir), full_refresh, only)
+
+
+def _paths(data_dir: str | None) -> Paths:
+    return Paths(Path(data_dir).resolve()) if data_dir else Paths.from_env()
+
+
+def _pipeline(paths: Paths, full_refresh: bool = False, only: tuple[str, ...] = stages.STAGES,
+              report_pdf: bool = False) -> stages.RunSummary:
     dbt = DbtProject(paths, callbacks=[progress.dbt_event])
     return stages.run(paths, dbt, full_refresh=full_refresh, stages=only, call=_as_task, report_pdf=report_pdf)
+
+
+# A run under way (an operator's `hmo run` on a large backlog, the inbox watcher) is waited for this long.
+MONTHLY_LOCK_WAIT = 4 * 3600.0
+
+
+@flow(name="hmo-monthly", log_prints=False)
+def hmo_monthly(data_dir: str | None = None) -> stages.RunSummary:
+    """The monthly run: the pipeline, then the report with its PDFs, mailed to the PPT when SMTP is set."""
+    paths = _paths(data_dir)
+    logger = get_run_logger()
+    with writer_lock(paths.writer_lock, "the monthly run (hmo serve)", wait=MONTHLY_LOCK_WAIT, on_wait=logger.info):
+        summary = _pipeline(paths, report_pdf=True)
+    for line in summary.lines():
+        logger.info(line)
+    return summary

@@ -2,8 +2,10 @@
 
 A stage is tried again only when what failed may pass a moment later: the
 DuckDB file lock held by another process (an analyst's client opened the live
-warehouse instead of the published copy, a `duckdb` shell left open), or an
-operating-system error that says "try again". A rule failure is a verdict, not
+warehouse instead of the published copy, a `duckdb` shell left open), an
+operating-system error that says "try again", or a server that could not be
+reached or said "try later" (the mail server the monthly report goes through:
+refused or reset connections, time-outs, SMTP 4xx answers). A rule failure is a verdict, not
 an error; an `HmoError` describes bad input or a state a person must fix; a dbt
 test that fails fails the same way again: none of them is retried.
 
@@ -13,6 +15,7 @@ itself and the pipeline converges after a kill at any point (docs/reliability.md
 from __future__ import annotations
 
 import errno
+import smtplib
 from typing import TYPE_CHECKING, Iterator
 
 import duckdb
@@ -47,6 +50,10 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(error, duckdb.IOException) and DUCKDB_LOCK in str(error):
             return True
         if isinstance(error, OSError) and error.errno in TRANSIENT_ERRNOS:
+            return True
+        if isinstance(error, (ConnectionError, TimeoutError, smtplib.SMTPServerDisconnected)):
+            return True
+        if isinstance(error, smtplib.SMTPResponseException) and 400 <= error.smtp_code < 500:
             return True
     return False
 

@@ -191,12 +191,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def prefect_api(log: Path, meanwhile: Callable[[], None] = lambda: None,
-                resident: bool = False) -> Iterator[PrefectApi]:
+                resident: bool = False, running: str | None = None) -> Iterator[PrefectApi]:
     """The API flows will use while inside; a server started here (output in `log`) stops on exit.
 
     `meanwhile` runs while the server boots. With ephemeral mode off and no API
     configured, no server is started (Prefect then reports the missing API itself).
     `resident`: the server keeps its scheduler, for deployments with a schedule.
+    `running`: the URL of a server already up (`hmo serve`'s), used if it answers:
+    no seconds of start-up, and no second server on PREFECT_HOME's database.
     """
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
@@ -204,6 +206,11 @@ def prefect_api(log: Path, meanwhile: Callable[[], None] = lambda: None,
     if settings.api.url or not settings.server.ephemeral.enabled:
         meanwhile()
         yield PrefectApi(settings.api.url, temporary=False)
+        return
+    if running is not None and _healthy(running):
+        meanwhile()
+        with temporary_settings(updates={PREFECT_API_URL: running}):
+            yield PrefectApi(running, temporary=False)
         return
 
     log.parent.mkdir(parents=True, exist_ok=True)

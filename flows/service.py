@@ -1,11 +1,13 @@
 """`hmo serve`: the Observatory's long-running service, and how `hmo check` hands a file to it.
 
-Today it answers `hmo check` (issue #10): a check in a fresh process pays for
-importing Great Expectations and the first use of everything (~4–5 s); a
-process that stays up pays that once, at start (`flows.check.warm_up`), and
-then about a second per file. Later issues grow it (the country portal, the
-monthly report's schedule), so it is an ordinary FastAPI app, `create_app`,
-that uvicorn runs inside the `hmo` process.
+It serves the country portal (portal/), gives each file dropped into the
+inbox its receipt (the inbox watcher, flows/watcher.py), runs the monthly
+report on its schedule (flows/schedule.py, with a Prefect server of its own
+from flows/server.py), and answers `hmo check` (issue #10): a check in a
+fresh process pays for importing Great Expectations and the first use of
+everything (~4–5 s); a process that stays up pays that once, at start
+(`flows.check.warm_up`), and then about a second per file. It is an ordinary
+FastAPI app, `create_app`, that uvicorn runs inside the `hmo` process.
 
 - `GET /health`: {"status": "ok", "service": "hmo serve", ...}.
 - `POST /check?country=XXX&name=<file name>&rows=N`, the file's bytes as the
@@ -19,17 +21,18 @@ hidden (a leading dot) or with control or format characters is refused; the
 body is written under it into a fresh temporary directory, which is removed
 after the check.
 
-Checks run one at a time (a lock): Great Expectations keeps the context it
-last made in a process-wide "current project" (`get_context` sets it,
-`ValidationDefinition` reads its stores through it), so two suites running at
-once would share or swap contexts; and when dbt builds (no template yet, or
-`HMO_CHECK_TEMPLATE=off`) it sets `HMO_WAREHOUSE` in the environment
-(`harmonise.dbt.DbtProject`) and dbt-duckdb keeps one process-wide connection
-environment, which `_release_warehouse` closes after every invocation. A check
-costs about a second, so a queue of them is short.
+Checks run one at a time, and take turns with the watcher's runs (one lock):
+Great Expectations keeps the context it last made in a process-wide "current
+project" (`get_context` sets it, `ValidationDefinition` reads its stores
+through it), so two suites running at once would share or swap contexts; and
+dbt reads `HMO_WAREHOUSE` from the environment (`harmonise.dbt.DbtProject`
+sets it at each invocation), registers its adapters process-wide, and
+dbt-duckdb keeps one process-wide connection environment, which
+`_release_warehouse` closes after every invocation. A check costs about a
+second, so a queue of them is short.
 
 Once it listens, `serve` writes `<data>/work/serve.json` ({"url", "pid",
-"started_at"}) atomically, and removes it on the way out. `hmo check` reads it
+"started_at", "prefect_api"}) atomically, and removes it on the way out. `hmo check` reads it
 (or `HMO_SERVE_URL`) with the standard library alone (`find`, `remote_check`):
 the handed-over path never imports Great Expectations, dbt or FastAPI, which
 is what makes it fast. A serve.json whose process is gone is ignored; one
@@ -146,8 +149,13 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def create_app(paths: Paths, max_bytes: int | None = None, say: Callable[[str], None] = _say) -> Any:
-    """The service's FastAPI app for the data directory `paths` (checks read its aliases and template)."""
+def create_app(paths: Paths, max_bytes: int | None = None, say: Callable[[str], None] = _say,
+               exclusive: "threading.Lock | None" = None, runs: Any = None) -> Any:
+    """The service's FastAPI app for the data directory `paths` (checks read its aliases and template).
+
+    `exclusive`: the lock that checks share with the inbox watcher's runs (flows/watcher.py says why);
+    `runs`: the inbox watcher, which the portal asks for a look after an upload (None: nobody runs the
+    pipeline here, and files wait for `hmo run`)."""
     import duckdb
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -158,7 +166,7 @@ def create_app(paths: Paths, max_bytes: int | None = None, say: Callable[[str], 
 
     limit = configured_max_bytes() if max_bytes is None else max_bytes
     started_at = _now()
-    one_at_a_time = threading.Lock()  # why: the module's docstring
+    one_at_a_time = exclusive or threading.Lock()  # why: the module's docstring
     counts = {"checks": 0}
 
     app = FastAPI(title="Human Mobility Observatory", docs_url=None, redoc_url=None)
@@ -182,7 +190,8 @@ def create_app(paths: Paths, max_bytes: int | None = None, say: Callable[[str], 
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "service": SERVICE, "pid": os.getpid(), "data_dir": str(paths.root),
-                "started_at": started_at, "max_bytes": limit, "checks": counts["checks"]}
+                "started_at": started_at, "max_bytes": limit, "checks": counts["checks"],
+                "inbox_runs": getattr(runs, "runs", None)}
 
     def check_one(file: Path, country: str, rows: int) -> "checking.CheckResult":
         with one_at_a_time:
@@ -217,13 +226,11 @@ def create_app(paths: Paths, max_bytes: int | None = None, say: Callable[[str], 
     from fastapi.responses import RedirectResponse
 
     from portal.app import create_portal
-    from portal.runs import RunRequester
 
-    app.state.runs = RunRequester(paths)
     # Plain HTTP on this machine (the tests, a statistician trying it on a laptop) keeps cookies without
     # the Secure flag only when asked: behind the HTTPS proxy of production they must carry it.
     insecure = os.environ.get("HMO_PORTAL_INSECURE_COOKIES", "").strip().lower() in ("1", "true", "yes")
-    app.mount("/portal", create_portal(paths, runs=app.state.runs, check=check_one, secure_cookies=not insecure))
+    app.mount("/portal", create_portal(paths, runs=runs, check=check_one, secure_cookies=not insecure))
 
     @app.get("/")
     def to_portal() -> Any:
@@ -309,8 +316,8 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _write_state(paths: Paths, url: str) -> None:
-    record = json.dumps({"url": url, "pid": os.getpid(), "started_at": _now()}) + "\n"
+def _write_state(paths: Paths, url: str, prefect_api: str | None = None) -> None:
+    record = json.dumps({"url": url, "pid": os.getpid(), "started_at": _now(), "prefect_api": prefect_api}) + "\n"
     partial = paths.work / f".serve.json.{os.getpid()}.partial"
     partial.write_text(record, encoding="utf-8")
     os.replace(partial, state_path(paths))  # a reader sees no file or a whole one
@@ -326,37 +333,66 @@ def _remove_state(paths: Paths) -> None:
 
 
 def serve(paths: Paths, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          say: Callable[[str], None] = _say) -> None:
-    """Warm up, listen, write serve.json; until SIGTERM or Ctrl-C (which uvicorn turns into a
-    graceful shutdown, then re-raises for `hmo`'s own one-line stop)."""
+          say: Callable[[str], None] = _say, schedule: bool = True, watch: bool = True) -> None:
+    """Warm up, start the monthly schedule and the inbox watcher, listen, write serve.json; until
+    SIGTERM or Ctrl-C (which uvicorn turns into a graceful shutdown, then re-raises for `hmo`'s own
+    one-line stop). On the way out: the watcher's run under way ends, the runner and its Prefect
+    server stop.
+
+    `schedule`: serve the monthly deployment (flows/schedule.py) from a Prefect server of the
+    service's own (or the configured PREFECT_API_URL); `watch`: run the pipeline on files dropped
+    into the inbox (flows/watcher.py)."""
     limit = configured_max_bytes()
-    with _sole_service(paths), _bound(host, port) as sock:
+    with _sole_service(paths), _bound(host, port) as sock, contextlib.ExitStack() as running:
         import uvicorn  # after the refusals, which take a moment, not the imports' second or two
 
         from flows.check import warm_up
+        from flows.watcher import InboxWatcher
 
         url = _url(sock, host)
         if not _loopback(host):
             say(f"hmo serve: listening on {host}, reachable from other machines, in plain HTTP and without "
                 "sign-in: put it behind a reverse proxy that terminates HTTPS before anyone uses it")
         say(f"hmo serve: preparing checks for {paths.root} (Great Expectations, the check template)")
-        warm_up(paths)
+        prefect_url = None
+        if schedule:
+            from flows.schedule import serving
+            from flows.server import prefect_api
+
+            # The server boots on the other core while this one warms the checks up.
+            def warm() -> None:
+                warm_up(paths)
+
+            api = running.enter_context(prefect_api(paths.work / "prefect-server-serve.log", meanwhile=warm,
+                                                    resident=True))
+            if api.url is None:
+                say("hmo serve: no Prefect API configured, so the monthly report is not scheduled")
+            else:
+                running.enter_context(serving(paths, api.url, say))
+                prefect_url = api.url
+        else:
+            warm_up(paths)
+        exclusive = threading.Lock()
+        watcher = InboxWatcher(paths, exclusive, say) if watch else None
+        app = create_app(paths, max_bytes=limit, say=say, exclusive=exclusive, runs=watcher)
+        if watcher is not None:
+            watcher.start()
+            running.callback(watcher.stop)
+            say(f"hmo serve: watching {paths.inbox} (a file dropped there gets its receipt in {paths.outbox})")
 
         class Server(uvicorn.Server):
             async def startup(self, sockets: list[socket.socket] | None = None) -> None:
                 await super().startup(sockets=sockets)
                 if self.started and not self.should_exit:
-                    _write_state(paths, url)
+                    _write_state(paths, url, prefect_url)
                     say(f"hmo serve: listening at {url} (pid {os.getpid()}; {state_path(paths)}); "
                         "stop with Ctrl-C or SIGTERM")
 
-        app = create_app(paths, max_bytes=limit, say=say)
         config = uvicorn.Config(app, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=GRACEFUL_SECONDS)
         try:
             Server(config).run(sockets=[sock])
         finally:
-            app.state.runs.stop()
             _remove_state(paths)
 
 
@@ -379,7 +415,8 @@ def read_state(paths: Paths) -> dict | None:
     try:
         record = json.loads(state_path(paths).read_text(encoding="utf-8"))
         pid = int(record["pid"])
-        state = {"url": str(record["url"]), "pid": pid, "started_at": str(record.get("started_at"))}
+        state = {"url": str(record["url"]), "pid": pid, "started_at": str(record.get("started_at")),
+                 "prefect_api": record.get("prefect_api") or None}
     except (OSError, ValueError, TypeError, KeyError):
         return None
     return state if pid > 0 else None

@@ -75,7 +75,6 @@ class DbtProject:
         """`callbacks` receive every event of every invocation (dbtRunner's own callbacks), e.g. to log node results."""
         self._warehouse = paths.warehouse
         self._callbacks = list(callbacks)
-        os.environ["HMO_WAREHOUSE"] = str(paths.warehouse)
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         self._common = [
             "--project-dir", str(DBT_PROJECT),
@@ -85,16 +84,22 @@ class DbtProject:
             "--quiet",
         ]
         self._runner: dbtRunner | None = None
+        self._parsed_from: str | None = None  # the project's fingerprint when the manifest was parsed
 
     def _invoke(self, args: list[str]) -> object:
         from dbt.cli.main import dbtRunner
 
-        if self._runner is None:
+        # profiles.yml reads the warehouse's path from here. Set at each invocation, not once: a process
+        # that stays up (`hmo serve`) builds its data directory's warehouse and the checks' scratch ones.
+        os.environ["HMO_WAREHOUSE"] = str(self._warehouse)
+        fingerprint = project_fingerprint()
+        if self._runner is None or fingerprint != self._parsed_from:  # a long-lived project sees edits too
             parsed = dbtRunner(callbacks=self._callbacks).invoke(["parse", *self._common])
             if not parsed.success:
                 raise BuildFailed(f"dbt could not parse the project: {parsed.exception}")
             # A successful `dbt parse` answers with the project's Manifest.
             self._runner = dbtRunner(manifest=cast("Manifest", parsed.result), callbacks=self._callbacks)
+            self._parsed_from = fingerprint
         try:
             result = self._runner.invoke([*args, *self._common])
         finally:

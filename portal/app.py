@@ -21,7 +21,7 @@ import secrets
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from expectations.receipts import column_text, country_receipts
 from expectations.suites import data_docs_index
@@ -29,7 +29,6 @@ from hmo.settings import ISO3_MEMBERS, Paths
 from portal import audit
 from portal.calendar import country_calendar, overview, recent_months
 from portal.accounts import LANGUAGES, Accounts, Session, SignInRefused, csrf_matches
-from portal.runs import RunRequester
 from portal.texts import status_text, t
 from portal.uploads import UploadRefused, configured_max_bytes, receive
 
@@ -88,7 +87,24 @@ def problems_csv(receipt: dict) -> str:
     return out.getvalue()
 
 
-def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check | None = None,
+class Runs(Protocol):
+    """Who runs the pipeline on uploaded files: `hmo serve`'s inbox watcher (flows/watcher.py)."""
+
+    running: bool  # a run is under way: a waiting file is being validated
+
+    def request(self) -> None: ...  # an upload landed: look at the inbox now
+
+
+class _NoRuns:
+    """No watcher (`hmo serve --no-watch`, the tests of the portal alone): files wait for `hmo run`."""
+
+    running = False
+
+    def request(self) -> None:
+        pass
+
+
+def create_portal(paths: Paths, runs: Runs | None = None, check: Check | None = None,
                   secure_cookies: bool = True, max_bytes: int | None = None) -> Any:
     from fastapi import FastAPI, Request
     from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -96,7 +112,7 @@ def create_portal(paths: Paths, runs: RunRequester | None = None, check: Check |
     from starlette.concurrency import run_in_threadpool
 
     accounts = Accounts(paths)
-    runs = runs if runs is not None else RunRequester(paths)
+    runs = runs if runs is not None else _NoRuns()
     limit = configured_max_bytes() if max_bytes is None else max_bytes
     templates = Jinja2Templates(directory=str(TEMPLATES))
     templates.env.globals.update(t=t, status_text=status_text, column_text=column_text, members=ISO3_MEMBERS)

@@ -61,15 +61,15 @@ def prefect_server():
         yield
 
 
-def start_serve(paths: Paths, cwd: Path, env: dict[str, str], stdout, stderr: Path) -> tuple[subprocess.Popen, dict]:
-    """A real `hmo serve --port 0` for `paths`, and its serve.json once it listens (a failure names its stderr).
-
-    The caller stops it."""
+def start_serve(paths: Paths, cwd: Path, env: dict[str, str], stdout, stderr: Path,
+                *options: str) -> tuple[subprocess.Popen, dict]:
+    """A real `hmo serve --port 0 [options]` for `paths`, and its serve.json once it listens (a failure names
+    its stderr). The caller stops it."""
     from flows import service
 
     with stderr.open("wb") as err:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "hmo"), "serve", "--port", "0"], cwd=cwd,
-                                   stdout=stdout, stderr=err, env=env)
+        process = subprocess.Popen([str(Path(sys.executable).parent / "hmo"), "serve", "--port", "0", *options],
+                                   cwd=cwd, stdout=stdout, stderr=err, env=env)
     deadline = time.monotonic() + 150
     while (state := service.read_state(paths)) is None:
         if process.poll() is not None or time.monotonic() > deadline:

@@ -33,7 +33,7 @@ def test_smallest_run_writes_every_section(tmp_path: Path) -> None:
     out.write_text(f"old\n{NOTES_START}\nkept analysis\n{NOTES_END}\n")
     before = DEFAULT_OUT.read_bytes() if DEFAULT_OUT.exists() else None
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--sizes", "2000", "--repeat", "1", "--no-incremental", "--no-check",
+        [sys.executable, "-m", "bench.run", "--sizes", "2000", "--repeat", "1", "--no-incremental", "--no-check", "--no-watch",
          "--no-profile", "--cbp", str(tmp_path / "absent.csv"), "--work", str(tmp_path / "work"), "--out", str(out)],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
     )
@@ -93,3 +93,15 @@ def test_ingest_and_validation_ratios_are_judged_at_10m_rows_only() -> None:
     assert report.missed(report.results[0]) == []
     assert report.missed(report.results[1]) == ["ingest", "validation"]
     assert "Targets missed in this run: ingest at 10M, validation at 10M." in report.markdown()
+
+
+def test_the_watch_section_judges_the_median_served_drop_against_its_target() -> None:
+    from bench import watch
+
+    started = dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc)
+    res = watch.WatchResults(command="python -m bench.watch", repeat=3, started=started, load_start="0.1",
+                             served=[1.8, 4.0, 1.9], baseline=[11.0, 12.0, 13.0], finished=started)
+    line = next(line for line in watch.section(res) if line.startswith("| 10k rows"))
+    assert "| 1.90 (1.80–4.00) | 12.00 (11.00–13.00) | 0.16× | < 3 s | yes |" in line
+    res.served = [3.5, 3.1, 1.0]
+    assert next(line for line in watch.section(res) if line.startswith("| 10k rows")).endswith("| no |")

@@ -6,6 +6,7 @@ import errno
 import inspect
 import json
 import logging
+import smtplib
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ from flows.retries import DUCKDB_LOCK, is_transient, retry_when_transient
 from flows.stages import NothingToReport
 from hmo.errors import HmoError, WarehouseBusy
 from hmo.warehouse import connect
+from report.mail import MailFailed
 
 
 def query(paths, sql):
@@ -236,6 +238,16 @@ def test_only_a_lock_held_elsewhere_or_an_os_error_that_says_try_again_is_transi
     assert is_transient(busy.value) and is_transient(dbt_busy.value)
     assert is_transient(OSError(errno.EBUSY, "Device or resource busy"))
     assert is_transient(BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable"))
+    # The mail server of the monthly report, unreachable or saying "try later" (report.mail wraps its errors).
+    for cause in (ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"), TimeoutError("timed out"),
+                  smtplib.SMTPServerDisconnected("closed"), smtplib.SMTPResponseException(451, b"try later")):
+        wrapped = MailFailed(f"the report was not mailed: {cause}")
+        wrapped.__cause__ = cause
+        assert is_transient(wrapped), cause
+    refused = MailFailed("the report was not mailed: 550 no such user")
+    refused.__cause__ = smtplib.SMTPRecipientsRefused({"ppt@example.org": (550, b"no such user")})
+    assert not is_transient(refused)
+    assert not is_transient(smtplib.SMTPAuthenticationError(535, b"bad credentials"))
 
     # Errors that say what a person must fix, and failures that would fail the same way again.
     assert not is_transient(NothingToReport("the harmonised tables are not built yet"))

@@ -27,11 +27,12 @@ def test_show_prints_the_deployment_its_schedule_and_its_next_three_runs(paths, 
     before = datetime.now(timezone.utc)
     assert main(["serve", "--show"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:4] == ["deployment: hmo-run/monthly-report",
+    assert out[:5] == ["deployment: hmo-monthly/monthly-report",
                        f"schedule: 0 6 16 * * (UTC) (default; {schedule.SCHEDULE_ENV} sets another)",
-                       f"parameters: data_dir={paths.root}, report_pdf=True",
+                       "flow: flows.pipeline.hmo_monthly (the pipeline, then the report with its PDFs)",
+                       f"parameters: data_dir={paths.root}",
                        "concurrency limit: 1"]
-    assert out[4:] == [f"next run: {when:%Y-%m-%d %H:%M} UTC" for when in _sixteenths(before, 3)]
+    assert out[5:] == [f"next run: {when:%Y-%m-%d %H:%M} UTC" for when in _sixteenths(before, 3)]
 
 
 def test_a_schedule_that_is_not_cron_is_one_clear_error(paths, capsys, monkeypatch):
@@ -70,7 +71,8 @@ def test_prefects_scheduler_creates_the_runs_show_prints_with_their_concurrency_
     assert {run.state_name for run in runs} == {"Scheduled"}
     # Prefect 3 keeps a deployment's limit as a global concurrency limit of its own.
     assert deployed.global_concurrency_limit is not None and deployed.global_concurrency_limit.limit == 1
-    assert deployed.parameters == {"data_dir": str(paths.root), "report_pdf": True}
+    assert deployed.parameters == {"data_dir": str(paths.root)}
+    assert deployed.entrypoint == "flows.pipeline.hmo_monthly"  # found from anywhere: the installed module
 
 
 @pytest.mark.parametrize("cron", ["0 6 16 * *", "30 5 1 */3 *"])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, start_serve
+from conftest import SAMPLES, drop_sample, start_serve
 from flows import check as checking
 from flows import service
 from flows.cli import main
@@ -63,6 +63,7 @@ class Running:
 def _env(root: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "HMO_DATA_DIR": str(root), **extra}
     env.pop(service.URL_ENV, None)
+    env.pop("PREFECT_API_URL", None)  # the service starts a Prefect server of its own
     return env
 
 
@@ -74,8 +75,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Running:
     scratch.mkdir(parents=True)
     stdout, stderr = base / "serve.out", base / "serve.err"
     with stdout.open("wb") as out:
-        process, state = start_serve(paths, base, _env(paths.root, HMO_SERVE_MAX_BYTES=str(LIMIT),
-                                                       TMPDIR=str(scratch)), out, stderr)
+        # Its own PREFECT_HOME: the service's Prefect server keeps its database there.
+        process, state = start_serve(paths, base, _env(paths.root, HMO_SERVE_MAX_BYTES=str(LIMIT), TMPDIR=str(scratch),
+                                                       PREFECT_HOME=str(base / "prefect")), out, stderr)
     try:
         yield Running(process, paths, state["url"], base, scratch, stderr)
     finally:
@@ -142,6 +144,16 @@ def _dead_pid() -> int:
     return child.pid
 
 
+def _scratch_left(running: Running) -> list[Path]:
+    # Prefect's Runner (the monthly schedule) keeps a folder of its own there for as long as it serves.
+    return [p for p in running.scratch.iterdir() if p.name != "runner_storage"]
+
+
+def _receipts(paths: Paths, country: str) -> list[Path]:
+    folder = paths.outbox / country
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
 # --------------------------------------------------------------------------- the real service
 
 
@@ -188,9 +200,9 @@ def test_a_name_that_is_not_just_a_name_is_refused_and_nothing_is_written(served
     assert status == 400 and answer["error"].startswith("name: ")
     assert not (served.base / "etc").exists() and not list(served.base.rglob("*climbed*"))
     assert not list(served.base.rglob("passwd*"))
-    assert sorted(p.name for p in served.base.iterdir()) == ["data", "outside", "serve.err", "serve.out"]
+    assert sorted(p.name for p in served.base.iterdir()) == ["data", "outside", "prefect", "serve.err", "serve.out"]
     assert [p.name for p in (served.base / "outside").iterdir()] == ["tmp"]
-    assert not list(served.scratch.iterdir())
+    assert not _scratch_left(served)
 
 
 def test_an_unusual_but_plain_name_is_checked_under_that_name_and_its_folder_removed(served):
@@ -198,7 +210,7 @@ def test_an_unusual_but_plain_name_is_checked_under_that_name_and_its_folder_rem
     status, answer = _post(served.url, sample(ACCEPTED).read_bytes(), country=ACCEPTED, name=name)
     assert status == 200 and answer["verdict"] == "accepted"
     assert f"Archivo / File: {name}  ({ACCEPTED})" in answer["receipt"]
-    assert not list(served.scratch.iterdir())  # the request's temporary folder, and the check's, are gone
+    assert not _scratch_left(served)  # the request's temporary folder, and the check's, are gone
 
 
 def test_a_body_over_the_limit_is_a_413_and_hmo_check_then_checks_locally(served, tmp_path, monkeypatch, capsys):
@@ -207,7 +219,7 @@ def test_a_body_over_the_limit_is_a_413_and_hmo_check_then_checks_locally(served
     # Chunked: no length declared, counted as it arrives.
     status, answer = _post(served.url, iter([b"x" * 4096] * (LIMIT // 4096 + 1)), country=ACCEPTED, name="big.csv")
     assert status == 413
-    assert not list(served.scratch.iterdir())
+    assert not _scratch_left(served)
 
     from bench.generate import generate
 
@@ -260,8 +272,41 @@ def test_a_second_service_for_the_same_data_directory_is_refused(served):
     assert service.read_state(served.paths)["pid"] == served.process.pid
 
 
+def test_a_file_dropped_into_the_inbox_gets_its_receipt_with_no_command_run(served):
+    dropped = drop_sample(served.paths, ACCEPTED)
+    deadline = time.monotonic() + 240
+    while not _receipts(served.paths, ACCEPTED):
+        assert time.monotonic() < deadline, f"no receipt for {dropped.name}: {served.stderr.read_text()[-3000:]}"
+        assert served.process.poll() is None
+        time.sleep(0.1)
+    receipt = json.loads(_receipts(served.paths, ACCEPTED)[0].read_text())
+    assert (receipt["file_name"], receipt["status"]) == (dropped.name, "accepted")
+    assert not dropped.exists()  # archived
+    deadline = time.monotonic() + 60
+    while _get(f"{served.url}/health")["inbox_runs"] != 1:  # the run's report follows its receipts
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_the_served_monthly_deployment_runs_the_pipeline_and_writes_the_reports_pdfs(served):
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows import schedule
+
+    api = service.read_state(served.paths)["prefect_api"]
+    assert api and api.startswith("http://127.0.0.1:")
+    # Started now instead of on the 16th: the service's runner takes it like a scheduled one.
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        run = run_deployment(f"hmo-monthly/{schedule.DEPLOYMENT}", timeout=300)
+    assert run.state_name == "Completed", (run.state.message, served.stderr.read_text()[-3000:])
+    month = served.paths.reports / "2024-02"  # the latest month the PAN sample holds
+    assert sorted(p.name for p in month.glob("report.*.pdf")) == ["report.en.pdf", "report.es.pdf"]
+
+
 def test_sigterm_stops_the_service_cleanly(served):
     # Last: it stops the module's service.
+    prefect = service.read_state(served.paths)["prefect_api"]
     served.process.send_signal(signal.SIGTERM)
     code = served.process.wait(timeout=60)
     assert code in (0, 128 + signal.SIGTERM)
@@ -270,6 +315,8 @@ def test_sigterm_stops_the_service_cleanly(served):
     assert not service.state_path(served.paths).exists()
     with pytest.raises(OSError):
         _get(f"{served.url}/health")
+    with pytest.raises(OSError):  # its Prefect server stopped with it
+        _get(f"{prefect}/health")
 
 
 # --------------------------------------------------------------------------- the app alone

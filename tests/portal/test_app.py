@@ -28,7 +28,6 @@ from portal.accounts import MAX_FAILED_SIGN_INS, Accounts
 from portal.app import create_portal
 from portal.calendar import country_calendar, recent_months
 from hmo.settings import ISO3_MEMBERS
-from portal.runs import RunRequester
 from test_calendar import publish_status
 
 PASSWORD = "correct horse battery"
@@ -42,7 +41,7 @@ def portal(paths):
     accounts.add("GTM", GTM_USER, PASSWORD)
     accounts.add("PAN", PAN_USER, PASSWORD, language="en")
     accounts.add("PPT", PPT_USER, PASSWORD)
-    return create_portal(paths, runs=RunRequester(paths, enabled=False), max_bytes=5 * MB)
+    return create_portal(paths, max_bytes=5 * MB)
 
 
 def browser(app) -> TestClient:
@@ -87,7 +86,7 @@ def test_a_statistician_sends_files_and_reads_each_answer(paths, portal):
     assert statuses(answer.text) == ["recibido", "recibido"]
     assert not list((paths.work / "uploads").iterdir())
 
-    stages.run(paths)  # what the portal's RunRequester starts as `hmo run`
+    stages.run(paths)  # what hmo serve's inbox watcher runs after an upload
     page = client.get("/c/GTM/")
     assert sorted(statuses(page.text)) == ["aceptado", "rechazado"], page.text
     # The calendar: the sample's months, sent years after they were due, are accepted late; others missing.
@@ -214,7 +213,7 @@ def live(paths):
 
     accounts = Accounts(paths)
     accounts.add("GTM", GTM_USER, PASSWORD)
-    app = create_portal(paths, runs=RunRequester(paths, enabled=False), max_bytes=60 * MB)
+    app = create_portal(paths, max_bytes=60 * MB)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

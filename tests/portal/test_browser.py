@@ -53,7 +53,9 @@ def portal_url(tmp_path):
         added = subprocess.run([str(HMO), "users", "add", scope, email, "--password-stdin"], input=PASSWORD + "\n",
                                capture_output=True, text=True, env=_env(paths), timeout=60)
         assert added.returncode == 0, added.stderr
-    process, state = start_serve(paths, tmp_path, _env(paths), subprocess.DEVNULL, tmp_path / "serve.err")
+    # The portal's pages and its inbox watcher; the monthly schedule has tests of its own (tests/flows/).
+    process, state = start_serve(paths, tmp_path, _env(paths), subprocess.DEVNULL, tmp_path / "serve.err",
+                                 "--no-schedule")
     try:
         yield state["url"] + "/portal", paths
     finally:
