@@ -35,10 +35,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, Run, Series, StageFailed, fmt, fresh_dir,
-                           git_state, hmo_command, human, loadavg, log, median, met, tail)
+from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, Run, Series, ServedSection, StageFailed,
+                           fmt, fresh_dir, hmo_command, human, loadavg, log, median, met, tail)
 from bench.phases import cached_generate
 from hmo.settings import PROJECT_ROOT
 
@@ -67,18 +67,8 @@ class FileResults:
 
 
 @dataclass
-class CheckResults:
-    command: str
-    repeat: int
-    started: dt.datetime
-    load_start: str
-    git: str = field(default_factory=git_state)
+class CheckResults(ServedSection):
     files: list[FileResults] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    finished: dt.datetime | None = None
-    load_end: str = ""
-    serve_start: float = float("nan")     # `hmo serve` spawned until its serve.json appeared (s)
-    serve_rss_mb: float = float("nan")    # the service's peak RSS when stopped
 
 
 def small_file(data: Path) -> Path:
@@ -130,11 +120,10 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def running_service(h: Harness, res: Any, root: Path, log_name: str = "hmo-serve.log") -> Iterator[str | None]:
+def running_service(h: Harness, res: ServedSection, root: Path, log_name: str = "hmo-serve.log") -> Iterator[str | None]:
     """`hmo serve` on a free port (`--port 0`) for `root`; its URL once serve.json names it (None, the
     problem recorded, if it does not start). Stopped with SIGTERM at the end, which must leave no
-    serve.json and exit 0 or 143. `res` records the problems, its start-up and its peak RSS (CheckResults,
-    bench.watch.WatchResults)."""
+    serve.json and exit 0 or 143. `res` records the problems, its start-up and its peak RSS."""
     log_path = h.logs / log_name
     state = root / "work" / "serve.json"
     with log_path.open("wb") as sink:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 
+import datetime as dt
 import json
 import os
 import platform
@@ -288,3 +289,19 @@ def ratio(a: float, b: float) -> float:
 def hmo_command() -> list[str]:
     script = Path(sys.executable).parent / "hmo"
     return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+
+
+@dataclass
+class ServedSection:
+    """What a section measured around a running `hmo serve` records (bench.check, bench.watch)."""
+
+    command: str
+    repeat: int
+    started: dt.datetime
+    load_start: str
+    git: str = field(default_factory=git_state)
+    errors: list[str] = field(default_factory=list)
+    finished: dt.datetime | None = None
+    load_end: str = ""
+    serve_start: float = float("nan")     # `hmo serve` spawned until its serve.json appeared (s)
+    serve_rss_mb: float = float("nan")    # the service's peak RSS when stopped

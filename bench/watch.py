@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.check import running_service, kept_section, write_section
-from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, StageFailed, fmt, fresh_dir, git_state,
+from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, ServedSection, StageFailed, fmt, fresh_dir,
                            hmo_command, human, loadavg, log, median)
 from bench.phases import cached_generate
 from hmo.settings import PROJECT_ROOT
@@ -44,19 +44,9 @@ RECEIPT_SECONDS = 300.0
 
 
 @dataclass
-class WatchResults:
-    command: str
-    repeat: int
-    started: dt.datetime
-    load_start: str
-    git: str = field(default_factory=git_state)
-    served: list[float] = field(default_factory=list)
-    baseline: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    finished: dt.datetime | None = None
-    load_end: str = ""
-    serve_start: float = float("nan")     # `hmo serve` spawned until its serve.json appeared (s)
-    serve_rss_mb: float = float("nan")    # the service's peak RSS when stopped
+class WatchResults(ServedSection):
+    served: list[float] = field(default_factory=list)    # drop to receipt, `hmo serve` (s)
+    baseline: list[float] = field(default_factory=list)  # drop to receipt, `hmo run` (s)
 
 
 def _files(data: Path, count: int) -> list[Path]:

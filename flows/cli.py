@@ -47,6 +47,7 @@ def cmd_run(args: argparse.Namespace, paths: Paths) -> int:
             prefect = api.enter_context(prefect_api(paths.work / "prefect-server.log", meanwhile=imports,
                                                     running=shared))
             headline.append(f"a temporary Prefect server at {prefect.url}" if prefect.temporary
+                            else f"hmo serve's Prefect server at {prefect.url}" if prefect.url and prefect.url == shared
                             else f"the Prefect API at {prefect.url}" if prefect.url else "no Prefect API configured")
         from flows.pipeline import hmo_run
 

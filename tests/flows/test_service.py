@@ -304,6 +304,15 @@ def test_the_served_monthly_deployment_runs_the_pipeline_and_writes_the_reports_
     assert sorted(p.name for p in month.glob("report.*.pdf")) == ["report.en.pdf", "report.es.pdf"]
 
 
+def test_hmo_run_beside_the_service_uses_its_prefect_server(served):
+    # A second server on PREFECT_HOME's database would be seconds of start-up and a second writer of it.
+    api = service.read_state(served.paths)["prefect_api"]
+    ran = subprocess.run([str(HMO), "run"], capture_output=True, text=True, timeout=300, env=_env(served.paths.root))
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "start: done in " in ran.stderr and f": hmo serve's Prefect server at {api}" in ran.stderr
+    assert "no new files in the inbox" in ran.stdout
+
+
 def test_sigterm_stops_the_service_cleanly(served):
     # Last: it stops the module's service.
     prefect = service.read_state(served.paths)["prefect_api"]
