@@ -1,8 +1,15 @@
 """Backups of a data directory and their restore (`hmo backup`, `hmo restore`).
 
 A backup is a folder `hmo-backup-<UTC time>/` holding archive/, events/,
-outbox/ and warehouse.duckdb as they were, and MANIFEST.json naming every file
-with its size and sha256. It is written as `<name>.partial` and renamed only
+outbox/, the national aliases added with `hmo aliases add` (aliases/), the
+portal's accounts and audit log (portal/), the monthly reports with the
+figures the next report's revisions are measured against (reports/) and
+warehouse.duckdb as they were, and MANIFEST.json naming every file with its
+size and sha256. The accounts are an SQLite file that `hmo serve` may be
+writing: it is copied through SQLite's own backup, a consistent snapshot.
+What can be made again is left out: the published copy (restore publishes
+it), logs, work/ (caches and templates) and data_docs/ (the next validation of
+each country writes its site again). It is written as `<name>.partial` and renamed only
 once every byte is on disk, so a folder without that suffix is complete; a
 restore checks every file against the manifest before it touches anything.
 """
@@ -12,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +36,10 @@ FORMAT = "hmo-backup"
 FORMAT_VERSION = 1
 PREFIX = "hmo-backup-"
 PARTIAL = ".partial"
-FOLDERS = ("archive", "events", "outbox")
+FOLDERS = ("archive", "events", "outbox", "aliases", "portal", "reports")
+SQLITE_SUFFIX = ".sqlite3"
+# SQLite's side files: what they hold is in the snapshot of their database.
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 WAREHOUSE = "warehouse.duckdb"
 CHUNK = 1 << 20  # 1 MiB: files may be GBs, memory stays flat
 
@@ -159,8 +170,26 @@ def _files_of(folder: Path) -> Iterator[Path]:
     if not folder.is_dir():
         return
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.name.endswith(PARTIAL):
+        if path.is_file() and not path.name.endswith(PARTIAL) and not (
+                path.name.endswith(tuple(SQLITE_SUFFIX + side for side in SQLITE_SIDE_FILES))):
             yield path
+
+
+def _snapshot_sqlite(source: Path, target: Path) -> tuple[str, int]:
+    """A consistent copy of a live SQLite database (its backup API waits out a writer), fsynced and hashed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    with target.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    return _sha256(target)
 
 
 def _settle_warehouse(warehouse: Path) -> int:
@@ -208,7 +237,7 @@ def backup(paths: Paths, target: Path) -> BackupResult:
     """Write a complete, verifiable copy of the data directory into `target`."""
     try:
         return _backup(paths, Path(target))
-    except OSError as exc:  # disk full, permissions, a mount gone: one line, not a traceback
+    except (OSError, sqlite3.Error) as exc:  # disk full, permissions, a mount gone: one line, not a traceback
         raise BackupError(f"backup into {target} failed: {exc}") from exc
 
 
@@ -236,7 +265,8 @@ def _backup(paths: Paths, target: Path) -> BackupResult:
     manifest = Manifest(schema_version, datetime.now(timezone.utc).isoformat(), str(paths.root))
     for source in sources:
         relative = source.relative_to(paths.root).as_posix()
-        sha, size = _copy(source, partial / relative)
+        copy = _snapshot_sqlite if source.name.endswith(SQLITE_SUFFIX) else _copy
+        sha, size = copy(source, partial / relative)
         manifest.files.append(Entry(relative, size, sha))
 
     with (partial / MANIFEST).open("w", encoding="utf-8") as handle:

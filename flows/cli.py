@@ -530,8 +530,8 @@ def parser() -> argparse.ArgumentParser:
                         "(moved aside into replaced-<time>/) and publish it")
     rebuild.set_defaults(func=cmd_rebuild, writes=True)
     backup = sub.add_parser(
-        "backup", help="write a verified copy of the archive, events, receipts and warehouse "
-                       "into <dir>/hmo-backup-<UTC time>/")
+        "backup", help="write a verified copy of the archive, events, receipts, aliases, portal accounts, reports "
+                       "and warehouse into <dir>/hmo-backup-<UTC time>/")
     backup.add_argument("target", help="a directory on another disk or mount (not inside the data directory)")
     backup.set_defaults(func=cmd_backup, writes=True)
     restore = sub.add_parser(

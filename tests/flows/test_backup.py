@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ from hmo import events
 from hmo.settings import Paths
 from ingest.submissions import ingest_inbox
 from hmo.warehouse import connect
+from portal import audit as portal_audit
+from portal.accounts import Accounts
 
 TABLES = ("raw.submissions", "raw.observations", "marts.fct_flows")
 
@@ -84,7 +87,16 @@ def test_restore_drill_brings_back_every_file_and_the_same_warehouse(
     drop_sample(paths, "MEX")
     hmo_run(str(paths.root))
     events.record(paths, "verdict", submission_id=1, status="accepted")  # whatever the pipeline logs, one at least
-    before_files = files_under(paths.root, "archive", "events", "outbox")
+    # A country's account (the portal's SQLite file, opened by `hmo serve` meanwhile) and its audit line.
+    accounts = Accounts(paths)
+    password = accounts.add("PAN", "ana@migracion.gob.pa", "a long passphrase 2024")
+    portal_audit.record(paths, "sign_in", "ana@migracion.gob.pa", "PAN", "127.0.0.1")
+    (paths.aliases / "PAN.csv").parent.mkdir(parents=True, exist_ok=True)
+    (paths.aliases / "PAN.csv").write_text("name,code\nPanamá,PAN\n", encoding="utf-8")
+    held_open = sqlite3.connect(accounts.path)  # a live connection, as the service keeps
+    folders = ("archive", "events", "outbox", "aliases", "portal", "reports")
+    before_files = files_under(paths.root, *folders)
+    assert {name.split("/")[0] for name in before_files} == set(folders)
     before_rows = table_rows(paths.warehouse, TABLES)
     assert any(name.startswith("archive/") for name in before_files)
     assert any(name.startswith("outbox/") for name in before_files)
@@ -99,6 +111,7 @@ def test_restore_drill_brings_back_every_file_and_the_same_warehouse(
     manifest = json.loads((made / "MANIFEST.json").read_text(encoding="utf-8"))
     assert manifest["schema_version"] == backup_module.SCHEMA_VERSION
     assert {f["path"] for f in manifest["files"]} == set(before_files) | {"warehouse.duckdb"}
+    held_open.close()
     assert f"{len(manifest['files'])} files, {manifest['total_bytes']:,} bytes" in out
 
     shutil.rmtree(paths.root)  # the disk is gone
@@ -109,7 +122,13 @@ def test_restore_drill_brings_back_every_file_and_the_same_warehouse(
     assert code == 0, err
     assert f"restored {len(manifest['files'])} files" in out
 
-    assert files_under(paths.root, "archive", "events", "outbox") == before_files
+    restored_files = files_under(paths.root, *folders)
+    assert set(restored_files) == set(before_files)
+    # The accounts come back through SQLite's backup (a snapshot, not the same bytes); everything else as it was.
+    assert {k: v for k, v in restored_files.items() if not k.endswith(".sqlite3")} == \
+        {k: v for k, v in before_files.items() if not k.endswith(".sqlite3")}
+    _, session = Accounts(paths).sign_in("ana@migracion.gob.pa", password)  # the country can still sign in
+    assert session.user.scope == "PAN"
     assert table_rows(paths.warehouse, TABLES) == before_rows
     assert table_rows(paths.published, TABLES) == before_rows
     assert events.read_all(paths) and paths.inbox.is_dir()

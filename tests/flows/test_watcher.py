@@ -41,10 +41,11 @@ def _age(path: Path, seconds: float) -> None:
 def test_a_file_still_open_for_writing_waits_and_counts_as_complete_once_closed(paths):
     said: list[str] = []
     watcher = _watcher(paths, said, quiet=3600.0)  # only inotify's close can make it complete here
+    target = paths.inbox / "PAN" / "enero.csv"
+    # The country's folder exists first: a folder made after the watch began is watched a moment later.
+    target.parent.mkdir(parents=True, exist_ok=True)
     watcher.observe()
     try:
-        target = paths.inbox / "PAN" / "enero.csv"
-        target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("w") as writing:
             writing.write("reporting_country,period\n")
             writing.flush()
@@ -57,9 +58,10 @@ def test_a_file_still_open_for_writing_waits_and_counts_as_complete_once_closed(
 
 def test_a_file_moved_into_place_is_complete_at_once(paths):
     watcher = _watcher(paths, [], quiet=3600.0)
+    written = paths.inbox / "PAN" / "enero.csv.partial"  # an uploader's name for a file still arriving
+    written.parent.mkdir(parents=True, exist_ok=True)
     watcher.observe()
     try:
-        written = paths.inbox / "PAN" / "enero.csv.partial"  # an uploader's name for a file still arriving
         drop(paths, "PAN", written.name, "reporting_country,period\n")
         assert watcher.waiting() == ([], True)  # the partial name is not read at all
         os.replace(written, written.with_suffix(""))
