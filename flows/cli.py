@@ -19,6 +19,7 @@ import duckdb  # noqa: E402
 
 from flows import query  # noqa: E402
 from hmo.errors import HmoError  # noqa: E402
+from hmo.spreadsheets import defused  # noqa: E402
 from hmo.settings import Paths  # noqa: E402
 
 
@@ -271,14 +272,6 @@ def cmd_report(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: object) -> object:
-    # A spreadsheet runs a text cell that starts like a formula (OWASP CSV injection).
-    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
-
-
 def _emit(columns: list[str], rows: list[tuple], fmt: str) -> None:
     if fmt == "csv":
         # Ending rows in "\n" alone, Python 3.11's csv leaves a \r inside a cell unquoted, and a
@@ -286,7 +279,7 @@ def _emit(columns: list[str], rows: list[tuple], fmt: str) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         for row in [columns, *rows]:
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([defused(v) for v in row])
             print(buffer.getvalue()[:-2])
             buffer.seek(0)
             buffer.truncate()
@@ -312,6 +305,16 @@ def cmd_sql(args: argparse.Namespace, paths: Paths) -> int:
 _RECEIVED_BEFORE_ANY_BUILD = """(select submission_id, reporting_country, file_name, 'received' as status, profile,
                                    data_rows, received_at, 0 as errors
                             from raw.submissions where load_state = 'received')"""
+
+
+def cmd_export(args: argparse.Namespace, paths: Paths) -> int:
+    from flows.export import export
+
+    done = export(paths, args.table, args.format, Path(args.output) if args.output else None, period=args.period,
+                  country=args.country, lang=args.lang, force=args.force)
+    print(f"exported {done.rows:,} rows of {done.table} (published {done.published_at:%Y-%m-%d %H:%M %Z}) "
+          f"to {done.path}")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, paths: Paths) -> int:
@@ -484,6 +487,17 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("--timeout", type=float, default=query.TIMEOUT, metavar="SECONDS",
                      help=f"stop the query after this long (default {query.TIMEOUT:g})")
     sql.set_defaults(func=cmd_sql)
+    export = sub.add_parser("export", help="write one table of the published marts as Parquet or CSV "
+                                           "(CSV safe to open in a spreadsheet)")
+    export.add_argument("table", help="a table or view of the marts, e.g. fct_flows")
+    export.add_argument("--format", choices=["parquet", "csv"], required=True)
+    export.add_argument("--output", help="the file to write (default ./<table>[-<country>][-<period>].<format>)")
+    export.add_argument("--period", help="YYYY-MM, or YYYY-MM:YYYY-MM for a range of months (tables with a period)")
+    export.add_argument("--country", help="ISO3 of one reporting country (tables with reporting_country)")
+    export.add_argument("--lang", choices=["es", "en"],
+                        help="after each coded column, its label in this language (flow_type_label, ...)")
+    export.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    export.set_defaults(func=cmd_export)
     aliases = sub.add_parser("aliases", help="a country's own spellings of country names (its alias file)")
     aliases_sub = aliases.add_subparsers(dest="aliases_command", required=True)
     add = aliases_sub.add_parser(

@@ -41,7 +41,7 @@ def run(paths: Paths, sql: str, params: Sequence[object] = (), timeout: float = 
         published_at = datetime.fromtimestamp(paths.published.stat().st_mtime).astimezone()
     except FileNotFoundError:
         raise QueryRefused("nothing is published yet: run `hmo run` first") from None
-    con = _open(paths)
+    con = open_published(paths)
     try:
         statements = con.extract_statements(sql)
         if not statements:
@@ -69,7 +69,8 @@ def run(paths: Paths, sql: str, params: Sequence[object] = (), timeout: float = 
         con.close()
 
 
-def _open(paths: Paths) -> duckdb.DuckDBPyConnection:
+def open_published(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """The published copy, read-only and locked down: no file, extension or setting reachable from SQL."""
     con = duckdb.connect(str(paths.published), read_only=True)
     try:
         con.execute(f"set memory_limit = '{memory_limit()}'")

@@ -26,6 +26,7 @@ from typing import Any, Callable, Protocol
 from expectations.receipts import column_text, country_receipts
 from expectations.suites import data_docs_index
 from hmo.settings import ISO3_MEMBERS, Paths
+from hmo.spreadsheets import defused
 from portal import audit
 from portal.calendar import country_calendar, overview, recent_months
 from portal.accounts import LANGUAGES, Accounts, Session, SignInRefused, csrf_matches
@@ -83,7 +84,7 @@ def problems_csv(receipt: dict) -> str:
     for problem in receipt.get("problems") or []:
         row = {**problem, "column": column_text(problem),
                "suggestions": "; ".join(f"{s.get('code')}" for s in problem.get("suggestions") or [])}
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
+        writer.writerow([defused("" if row.get(c) is None else row.get(c)) for c in CSV_COLUMNS])
     return out.getvalue()
 
 

@@ -333,3 +333,14 @@ def test_the_monthly_reports_and_the_staff_data_docs_open_for_the_staff_only(pat
     gtm, _ = sign_in(portal, GTM_USER)
     assert gtm.get("/reports/2024-02/report.es.html").status_code == 404
     assert gtm.get("/data_docs/sites/staff/index.html").status_code == 404
+
+
+def test_a_problem_value_that_starts_like_a_formula_is_text_in_the_problems_csv():
+    from portal.app import problems_csv
+
+    receipt = {"problems": [{"rule": "R03", "severity": "error", "row": 2, "column": "nationality",
+                             "value": "=cmd|' /C calc'!A0", "message_es": "-", "message_en": "@sum(A1)"},
+                            {"rule": "R04", "severity": "error", "row": 3, "column": "count", "value": "12"}]}
+    rows = list(csv.DictReader(io.StringIO(problems_csv(receipt).lstrip("\ufeff"))))
+    assert [r["value"] for r in rows] == ["'=cmd|' /C calc'!A0", "12"]
+    assert (rows[0]["message_es"], rows[0]["message_en"], rows[0]["row"]) == ("'-", "'@sum(A1)", "2")

@@ -1,0 +1,174 @@
+"""`hmo export`: one table of the published marts as Parquet or CSV, filtered, with labels in a language.
+
+It reads the published copy through the same locked-down connection as `hmo
+sql` (flows/query.py: no file access from SQL), fetches Arrow batches and
+writes them with pyarrow, so memory stays at a batch however large the table.
+The file is written as `<name>.partial` and renamed when complete: an export
+that fails or is stopped leaves no file that looks whole.
+
+CSV is for spreadsheets: text cells that start like a formula get a leading
+apostrophe (hmo/spreadsheets.py says why), computed in DuckDB as the rows are
+read. Numbers and dates are never changed; Parquet keeps every value as it is.
+
+`--lang es|en` puts, after each coded column, its label from the matching
+dimension (`flow_type` → `flow_type_label`, from `dim_flow_type`).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from flows.query import QueryRefused, open_published
+from hmo.errors import HmoError
+from hmo.settings import Paths
+from hmo.spreadsheets import defused_sql
+
+FORMATS = ("parquet", "csv")
+LANGUAGES = ("es", "en")
+SCHEMA = "marts"
+BATCH_ROWS = 100_000
+# A coded column, the dimension that names its codes, that dimension's key column and label column.
+LABELS = {
+    "reporting_country": ("dim_country", "country_code", "name_{lang}"),
+    "counterpart_country": ("dim_country", "country_code", "name_{lang}"),
+    "nationality": ("dim_nationality", "nationality_code", "label_{lang}"),
+    "flow_type": ("dim_flow_type", "code", "label_{lang}"),
+    "sex": ("dim_sex", "code", "label_{lang}"),
+    "age": ("dim_age", "code", "label_{lang}"),
+    "route": ("dim_route", "code", "label_{lang}"),
+    "origin_scope": ("dim_origin_scope", "code", "label_{lang}"),
+    "country_role": ("dim_country_role", "code", "label_{lang}"),
+    "obs_status": ("dim_obs_status", "code", "label_{lang}"),
+}
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class ExportRefused(HmoError):
+    """An export that cannot be made as asked."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    table: str
+    rows: int
+    published_at: datetime
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _months(period: str) -> tuple[str, str]:
+    """`YYYY-MM` or `YYYY-MM:YYYY-MM` as the first days of its first and last months."""
+    first, _, last = period.partition(":")
+    last = last or first
+    for month in (first, last):
+        if not _MONTH.match(month):
+            raise ExportRefused(f"--period: {period!r} is not YYYY-MM or YYYY-MM:YYYY-MM")
+    if last < first:
+        raise ExportRefused(f"--period: {period!r} ends before it starts")
+    return f"{first}-01", f"{last}-01"
+
+
+def default_output(table: str, fmt: str, period: str | None, country: str | None) -> Path:
+    parts = [table, *(part for part in (country, period.replace(":", "_") if period else None) if part)]
+    return Path.cwd() / f"{'-'.join(parts)}.{fmt}"
+
+
+def export(paths: Paths, table: str, fmt: str, output: Path | None = None, period: str | None = None,
+           country: str | None = None, lang: str | None = None, force: bool = False) -> Exported:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if fmt not in FORMATS:
+        raise ExportRefused(f"--format: one of {', '.join(FORMATS)}")
+    if lang is not None and lang not in LANGUAGES:
+        raise ExportRefused(f"--lang: one of {', '.join(LANGUAGES)}")
+    name = table.removeprefix(f"{SCHEMA}.")
+    try:
+        published_at = datetime.fromtimestamp(paths.published.stat().st_mtime).astimezone()
+    except FileNotFoundError:
+        raise QueryRefused("nothing is published yet: run `hmo run` first") from None
+    con = open_published(paths)
+    try:
+        tables = [row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = ? order by 1", [SCHEMA]).fetchall()]
+        if name not in tables:
+            raise ExportRefused(f"no table {table!r} in the published marts; one of: {', '.join(tables)}")
+        columns = con.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = ? "
+            "and table_name = ? order by ordinal_position", [SCHEMA, name]).fetchall()
+        names = [column for column, _ in columns]
+        where, params = _filters(names, period, country)
+        sql = _select(name, columns, tables, fmt, lang, where)
+        target = Path(output) if output is not None else default_output(name, fmt, period, country)
+        if target.exists() and not force:
+            raise ExportRefused(f"{target} exists: give another --output, or --force to replace it")
+        partial = target.with_name(target.name + ".partial")
+        rows = 0
+        try:
+            reader = con.execute(sql, params).fetch_record_batch(BATCH_ROWS)
+            writer = pq.ParquetWriter(partial, reader.schema) if fmt == "parquet" \
+                else pacsv.CSVWriter(partial, reader.schema)
+            with writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            os.replace(partial, target)
+        except OSError as exc:
+            raise ExportRefused(f"cannot write {target}: {exc.strerror or exc}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+    finally:
+        con.close()
+    return Exported(target, f"{SCHEMA}.{name}", rows, published_at)
+
+
+def _filters(columns: list[str], period: str | None, country: str | None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if period is not None:
+        if "period" not in columns:
+            raise ExportRefused("--period: this table has no period column")
+        clauses.append("period between ?::date and ?::date")
+        params += list(_months(period))
+    if country is not None:
+        if "reporting_country" not in columns:
+            raise ExportRefused("--country: this table has no reporting_country column")
+        code = country.strip().upper()
+        if len(code) != 3 or not code.isalpha():
+            raise ExportRefused(f"--country: {country!r} is not an ISO 3166 alpha-3 code")
+        clauses.append("reporting_country = ?")
+        params.append(code)
+    return (" where " + " and ".join(clauses)) if clauses else "", params
+
+
+def _select(table: str, columns: list[tuple[str, str]], tables: list[str], fmt: str, lang: str | None,
+            where: str) -> str:
+    picked, joins, text = [], [], []
+    for i, (column, kind) in enumerate(columns):
+        picked.append(f"t.{_quoted(column)}")
+        text.append(kind == "VARCHAR")
+        label = LABELS.get(column) if lang is not None and column != "code" else None
+        if label is not None and label[0] in tables and label[0] != table:
+            dimension, key, label_column = label
+            alias = f"d{i}"
+            joins.append(f"left join {SCHEMA}.{_quoted(dimension)} {alias} "
+                         f"on {alias}.{_quoted(key)} = t.{_quoted(column)}")
+            picked.append(f"{alias}.{_quoted(label_column.format(lang=lang))} as {_quoted(column + '_label')}")
+            text.append(True)
+    inner = f"select {', '.join(picked)} from (select * from {SCHEMA}.{_quoted(table)}{where}) t {' '.join(joins)}"
+    if fmt != "csv":
+        return inner
+    # Every text column, labels included, defused for spreadsheets; the rest as it is.
+    outer = []
+    for expression, is_text in zip(picked, text):
+        alias = expression.rsplit(" as ", 1)[1] if " as " in expression else expression.split(".", 1)[1]
+        outer.append(f"{defused_sql(alias)} as {alias}" if is_text else alias)
+    return f"select {', '.join(outer)} from ({inner})"

@@ -1,0 +1,23 @@
+"""Text that a spreadsheet would run as a formula, made inert (OWASP's advice on CSV injection).
+
+A cell that starts with `=`, `+`, `-` or `@`, or a tab or carriage return
+before one, is run as a formula when a CSV is opened in a spreadsheet. Values
+statisticians typed reach our CSVs (a problem's value in a receipt, an unmapped
+name, a file name), so every CSV the Observatory writes puts an apostrophe
+before such text, which a spreadsheet shows as text. Numbers are never
+changed: only text cells are.
+"""
+from __future__ import annotations
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defused(value: object) -> object:
+    """The value for a CSV cell: text that starts like a formula gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def defused_sql(expression: str) -> str:
+    """The same in DuckDB SQL, for a text expression (the characters are literal inside the class)."""
+    starts = "".join("\\" + c if c in "-]\\^" else c for c in FORMULA_STARTS)
+    return f"case when regexp_matches({expression}, '^[{starts}]') then '''' || {expression} else {expression} end"
