@@ -296,7 +296,8 @@ def _emit(columns: list[str], rows: list[tuple], fmt: str) -> None:
 
 
 def cmd_sql(args: argparse.Namespace, paths: Paths) -> int:
-    answer = query.run(paths, args.query, timeout=args.timeout)
+    as_of = query.as_of_moment(args.as_of) if args.as_of else None
+    answer = query.run(paths, args.query, timeout=args.timeout, as_of=as_of)
     _emit(answer.columns, answer.rows, args.format)
     return 0
 
@@ -305,6 +306,51 @@ def cmd_sql(args: argparse.Namespace, paths: Paths) -> int:
 _RECEIVED_BEFORE_ANY_BUILD = """(select submission_id, reporting_country, file_name, 'received' as status, profile,
                                    data_rows, received_at, 0 as errors
                             from raw.submissions where load_state = 'received')"""
+
+
+HISTORY = """
+with versions as (
+    select submission_id, count(*) as cells, sum(count) as persons
+    from marts.fct_flows_history
+    where reporting_country = ? and period = ?::date and flow_type = ?
+    group by submission_id
+),
+
+accepted as (
+    select submission_id, min(decided_at) as accepted_at
+    from marts.fct_verdicts
+    where status = 'accepted'
+    group by submission_id
+)
+
+select
+    versions.submission_id,
+    submissions.file_name,
+    strftime(accepted.accepted_at at time zone 'UTC', '%Y-%m-%d %H:%M UTC') as accepted_at,
+    submissions.status as status_now,
+    versions.cells,
+    versions.persons,
+    versions.persons - lag(versions.persons) over (order by versions.submission_id) as change,
+    round(100.0 * (versions.persons - lag(versions.persons) over (order by versions.submission_id))
+          / nullif(lag(versions.persons) over (order by versions.submission_id), 0), 1) as change_pct
+from versions
+join accepted using (submission_id)
+join marts.fct_submissions as submissions using (submission_id)
+order by versions.submission_id
+"""
+
+
+def cmd_history(args: argparse.Namespace, paths: Paths) -> int:
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.period):
+        raise HmoError(f"period: {args.period!r} is not YYYY-MM")
+    answer = query.run(paths, HISTORY, [args.country.upper(), f"{args.period}-01", args.flow_type.upper()])
+    if not answer.rows:
+        print(f"{args.country.upper()} {args.period} {args.flow_type.upper()}: no accepted submission holds "
+              "this slice", file=sys.stderr)
+    _emit(answer.columns, answer.rows, args.format)
+    return 0
 
 
 def cmd_export(args: argparse.Namespace, paths: Paths) -> int:
@@ -486,7 +532,17 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.add_argument("--timeout", type=float, default=query.TIMEOUT, metavar="SECONDS",
                      help=f"stop the query after this long (default {query.TIMEOUT:g})")
+    sql.add_argument("--as-of", metavar="WHEN",
+                     help="fct_flows as it stood then: a date (the end of that day, UTC) or a time "
+                          "(YYYY-MM-DD HH:MM, UTC unless an offset is given)")
     sql.set_defaults(func=cmd_sql)
+    history = sub.add_parser("history", help="every accepted version of one slice of fct_flows (a reporting "
+                                             "country's month of a flow type), with what each changed")
+    history.add_argument("country", help="ISO3 of the reporting country")
+    history.add_argument("period", help="the month, YYYY-MM")
+    history.add_argument("flow_type", help="a flow type code, e.g. IRREGULAR_TRANSIT")
+    history.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    history.set_defaults(func=cmd_history)
     export = sub.add_parser("export", help="write one table of the published marts as Parquet or CSV "
                                            "(CSV safe to open in a spreadsheet)")
     export.add_argument("table", help="a table or view of the marts, e.g. fct_flows")

@@ -60,7 +60,7 @@ def test_a_text_cell_that_starts_like_a_formula_is_text_in_csv_and_as_it_was_in_
     as_csv = export(published, "fct_unmapped_values", "csv", tmp_path / "unmapped.csv")
     values = [row["value"] for row in csv.DictReader(as_csv.path.open(encoding="utf-8"))]
     assert "'" + FORMULA in values and FORMULA not in values
-    assert not [v for v in values if v[:1] in "=+-@\t\r"]
+    assert not [v for v in values if v[:1] in "=+-@\t\r" and not v.lstrip("+-").isdigit()]
     as_parquet = export(published, "fct_unmapped_values", "parquet", tmp_path / "unmapped.parquet")
     kept = [row[0] for row in duckdb.execute(f"select value from read_parquet('{as_parquet.path}')").fetchall()]
     assert FORMULA in kept

@@ -125,8 +125,11 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(running, capsys):
     assert code == 0
     assert list(csv.reader(io.StringIO(out, newline=""))) == [
         ["a", "b", "c", "d", "e", "f", "g", "h", "i", "'=j"],
-        ["'=HYPERLINK(\"http://x\")", "'+1", "'-1", "'@SUM(A1)", "'\t=1", "'\r=1", "ok\r=1", "PAN", "-5", "1.5"],
+        # A plain number, text or not, runs nothing and stays as sent (hmo/spreadsheets.py).
+        ["'=HYPERLINK(\"http://x\")", "+1", "-1", "'@SUM(A1)", "'\t=1", "'\r=1", "ok\r=1", "PAN", "-5", "1.5"],
     ]
+    code, out, _ = hmo(capsys, "sql", "select '-2+3+cmd|'' /C calc''!A0' as a, '+1.5e3' as b", "--format", "csv")
+    assert list(csv.reader(io.StringIO(out, newline="")))[1] == ["'-2+3+cmd|' /C calc'!A0", "'+1.5e3"]
 
 
 def test_status_shows_refused_files_and_when_it_was_published(paths, capsys):

@@ -340,7 +340,7 @@ def test_a_problem_value_that_starts_like_a_formula_is_text_in_the_problems_csv(
 
     receipt = {"problems": [{"rule": "R03", "severity": "error", "row": 2, "column": "nationality",
                              "value": "=cmd|' /C calc'!A0", "message_es": "-", "message_en": "@sum(A1)"},
-                            {"rule": "R04", "severity": "error", "row": 3, "column": "count", "value": "12"}]}
+                            {"rule": "R04", "severity": "error", "row": 3, "column": "count", "value": "-5"}]}
     rows = list(csv.DictReader(io.StringIO(problems_csv(receipt).lstrip("\ufeff"))))
-    assert [r["value"] for r in rows] == ["'=cmd|' /C calc'!A0", "12"]
+    assert [r["value"] for r in rows] == ["'=cmd|' /C calc'!A0", "-5"]  # a plain number runs nothing
     assert (rows[0]["message_es"], rows[0]["message_en"], rows[0]["row"]) == ("'-", "'@sum(A1)", "2")
