@@ -546,7 +546,8 @@ def parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write one table of the published marts as Parquet or CSV "
                                            "(CSV safe to open in a spreadsheet)")
     export.add_argument("table", help="a table or view of the marts, e.g. fct_flows")
-    export.add_argument("--format", choices=["parquet", "csv"], required=True)
+    export.add_argument("--format", choices=["parquet", "csv", "sdmx-csv"], required=True,
+                        help="sdmx-csv: SDMX-CSV 2.0 of fct_flows, with its structure (SDMX-ML 3.0) beside it")
     export.add_argument("--output", help="the file to write (default ./<table>[-<country>][-<period>].<format>)")
     export.add_argument("--period", help="YYYY-MM, or YYYY-MM:YYYY-MM for a range of months (tables with a period)")
     export.add_argument("--country", help="ISO3 of one reporting country (tables with reporting_country)")

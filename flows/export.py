@@ -1,4 +1,5 @@
-"""`hmo export`: one table of the published marts as Parquet or CSV, filtered, with labels in a language.
+"""`hmo export`: one table of the published marts as Parquet or CSV, filtered, with labels in a language;
+fct_flows also as SDMX-CSV with its structure (flows/sdmx.py).
 
 It reads the published copy through the same locked-down connection as `hmo
 sql` (flows/query.py: no file access from SQL), fetches Arrow batches and
@@ -22,12 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from flows import sdmx
 from flows.query import QueryRefused, open_published
 from hmo.errors import HmoError
 from hmo.settings import Paths
 from hmo.spreadsheets import defused_sql
 
-FORMATS = ("parquet", "csv")
+FORMATS = ("parquet", "csv", "sdmx-csv")
+EXTENSIONS = {"parquet": "parquet", "csv": "csv", "sdmx-csv": "csv"}
 LANGUAGES = ("es", "en")
 SCHEMA = "marts"
 BATCH_ROWS = 100_000
@@ -77,7 +80,7 @@ def _months(period: str) -> tuple[str, str]:
 
 def default_output(table: str, fmt: str, period: str | None, country: str | None) -> Path:
     parts = [table, *(part for part in (country, period.replace(":", "_") if period else None) if part)]
-    return Path.cwd() / f"{'-'.join(parts)}.{fmt}"
+    return Path.cwd() / f"{'-'.join(parts)}{'-sdmx' if fmt == 'sdmx-csv' else ''}.{EXTENSIONS[fmt]}"
 
 
 def export(paths: Paths, table: str, fmt: str, output: Path | None = None, period: str | None = None,
@@ -104,27 +107,38 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
             "select column_name, data_type from information_schema.columns where table_schema = ? "
             "and table_name = ? order by ordinal_position", [SCHEMA, name]).fetchall()
         names = [column for column, _ in columns]
+        if fmt == "sdmx-csv" and name != sdmx.TABLE:
+            raise ExportRefused(f"--format sdmx-csv: only {sdmx.TABLE} has an SDMX structure "
+                                f"({sdmx.AGENCY}:{sdmx.DSD_ID})")
         where, params = _filters(names, period, country)
-        sql = _select(name, columns, tables, fmt, lang, where)
         target = Path(output) if output is not None else default_output(name, fmt, period, country)
-        if target.exists() and not force:
-            raise ExportRefused(f"{target} exists: give another --output, or --force to replace it")
-        partial = target.with_name(target.name + ".partial")
+        written = [target, sdmx.structure_path(target)] if fmt == "sdmx-csv" else [target]
+        for path in written:
+            if path.exists() and not force:
+                raise ExportRefused(f"{path} exists: give another --output, or --force to replace it")
+        partials = [path.with_name(path.name + ".partial") for path in written]
         rows = 0
         try:
-            reader = con.execute(sql, params).fetch_record_batch(BATCH_ROWS)
-            writer = pq.ParquetWriter(partial, reader.schema) if fmt == "parquet" \
-                else pacsv.CSVWriter(partial, reader.schema)
-            with writer:
-                for batch in reader:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-            os.replace(partial, target)
+            if fmt == "sdmx-csv":
+                rows = sdmx.write(con, f"select * from {SCHEMA}.{_quoted(name)}{where}", params, partials[0],
+                                  partials[1], lang or "en")
+            else:
+                reader = con.execute(_select(name, columns, tables, fmt, lang, where), params) \
+                    .fetch_record_batch(BATCH_ROWS)
+                writer = pq.ParquetWriter(partials[0], reader.schema) if fmt == "parquet" \
+                    else pacsv.CSVWriter(partials[0], reader.schema)
+                with writer:
+                    for batch in reader:
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+            for partial, path in zip(partials, written):
+                os.replace(partial, path)
         except OSError as exc:
             raise ExportRefused(f"cannot write {target}: {exc.strerror or exc}") from None
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
+            for partial in partials:
+                with contextlib.suppress(FileNotFoundError):
+                    partial.unlink()
     finally:
         con.close()
     return Exported(target, f"{SCHEMA}.{name}", rows, published_at)

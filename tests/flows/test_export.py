@@ -117,3 +117,30 @@ def test_the_command_writes_beside_the_analyst_and_does_not_overwrite_without_fo
     assert written.read_bytes() == before
     assert main(["export", "fct_flows", "--format", "csv", "--country", "MEX", "--force"]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["fct_flows-MEX.csv"]  # no .partial left
+
+
+def test_sdmx_csv_and_its_structure_read_back_with_every_code_in_its_code_list(published, tmp_path):
+    from pysdmx.io import read_sdmx
+
+    from flows import sdmx
+
+    done = export(published, "fct_flows", "sdmx-csv", tmp_path / "flows.csv", country="PAN")
+    structure_file = sdmx.structure_path(done.path)
+    assert structure_file.name == "flows.structure.xml" and structure_file.exists()
+    # pysdmx validates the structure message against the SDMX-ML 3.0 schema as it reads it.
+    structures = read_sdmx(str(structure_file)).structures
+    codelists = {s.id: {code.id for code in s.items} for s in structures if type(s).__name__ == "Codelist"}
+    [dsd] = [s for s in structures if type(s).__name__ == "DataStructureDefinition"]
+    assert dsd.id == sdmx.DSD_ID
+    [dataset] = read_sdmx(str(done.path)).data
+    frame = dataset.data
+    expected = _published_rows(published, "select count(*), sum(count) from marts.fct_flows "
+                                          "where reporting_country = 'PAN'")[0]
+    assert (len(frame), int(frame["OBS_VALUE"].astype(int).sum())) == expected == (done.rows, expected[1])
+    # The library reads a code outside its list back without complaint: each one is checked here.
+    for column, component, spec in [*sdmx.DIMENSIONS, *sdmx.ATTRIBUTES]:
+        if spec is not None:
+            assert set(frame[component]) <= codelists[spec[0]], component
+    assert set(frame["TIME_PERIOD"]) == {"2024-01", "2024-02"}
+    with pytest.raises(ExportRefused, match="only fct_flows has an SDMX structure"):
+        export(published, "dim_sex", "sdmx-csv", tmp_path / "sex.csv")
