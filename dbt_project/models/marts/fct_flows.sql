@@ -1,8 +1,9 @@
 {#
   Harmonised flows of accepted submissions. A later accepted submission for the
   same (reporting country, period, flow type) replaces the earlier one: each run
-  brings only submissions accepted since the last, and delete+insert on that key
-  swaps whole slices, so a run costs what arrived, not the history.
+  brings only submissions accepted since the last (from fct_flows_history, which
+  keeps every version), and delete+insert on that key swaps whole slices, so a
+  run costs what arrived, not the history.
 #}
 {{
     config(
@@ -14,26 +15,10 @@
 }}
 {% set last_loaded = last_loaded_submission() %}
 
-with verdicts as (
-    select * from {{ ref('int_submission_verdicts') }}
-),
-
-classified as (
-    select * from {{ ref('int_observations__classified') }}
-),
-
-new_submissions as (
-    select submission_id
-    from verdicts
-    where status = 'accepted'
-      and submission_id > {{ last_loaded }}
-),
-
-new_rows as (
-    select classified.*
-    from classified
-    semi join new_submissions using (submission_id)
-    where classified.submission_id > {{ last_loaded }}
+with new_rows as (  -- the accepted submissions' rows that arrived since the last run, classified once
+    select *
+    from {{ ref('fct_flows_history') }}
+    where submission_id > {{ last_loaded }}
 ),
 
 latest_per_slice as (
