@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flows import sdmx
-from flows.query import QueryRefused, open_published
+from flows.query import open_published, published_time
 from hmo.errors import HmoError
 from hmo.settings import Paths
 from hmo.spreadsheets import defused_sql
@@ -93,10 +93,7 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
     if lang is not None and lang not in LANGUAGES:
         raise ExportRefused(f"--lang: one of {', '.join(LANGUAGES)}")
     name = table.removeprefix(f"{SCHEMA}.")
-    try:
-        published_at = datetime.fromtimestamp(paths.published.stat().st_mtime).astimezone()
-    except FileNotFoundError:
-        raise QueryRefused("nothing is published yet: run `hmo run` first") from None
+    published_at = published_time(paths)
     con = open_published(paths)
     try:
         tables = [row[0] for row in con.execute(

@@ -59,12 +59,7 @@ def run(paths: Paths, sql: str, params: Sequence[object] = (), timeout: float = 
     """`as_of`: `fct_flows` is the figures as they stood just before that moment (main.flows_as_of)."""
     if timeout <= 0:
         raise QueryRefused("--timeout must be more than 0 seconds")
-    try:
-        # Taken before opening: if a new copy lands in between, the time shown is
-        # at worst older than the data, never newer.
-        published_at = datetime.fromtimestamp(paths.published.stat().st_mtime).astimezone()
-    except FileNotFoundError:
-        raise QueryRefused("nothing is published yet: run `hmo run` first") from None
+    published_at = published_time(paths)
     con = open_published(paths)
     try:
         statements = con.extract_statements(sql)
@@ -105,6 +100,17 @@ def _flows_as_of(con: duckdb.DuckDBPyConnection, sql: str, as_of: datetime) -> N
     except duckdb.CatalogException:
         raise QueryRefused("this published copy keeps no history yet: run `hmo run` once, then ask again") \
             from None
+
+
+def published_time(paths: Paths) -> datetime:
+    """When the published copy was swapped in; QueryRefused if nothing is published yet.
+
+    Read before opening the copy: if a new one lands in between, the time shown is
+    at worst older than the data, never newer."""
+    try:
+        return datetime.fromtimestamp(paths.published.stat().st_mtime).astimezone()
+    except FileNotFoundError:
+        raise QueryRefused("nothing is published yet: run `hmo run` first") from None
 
 
 def open_published(paths: Paths) -> duckdb.DuckDBPyConnection:

@@ -29,20 +29,5 @@ latest_per_slice as (
     )
 )
 
-select
-    reporting_country,
-    period,
-    flow_type,
-    border_point,
-    counterpart_country,
-    sex,
-    age,
-    nationality,
-    route,
-    origin_scope,
-    country_role,
-    count,
-    obs_status,
-    submission_id,
-    source_row
-from latest_per_slice
+-- fct_flows_history's columns, in the contract's order
+select * from latest_per_slice
