@@ -28,6 +28,9 @@
    into the inbox of a running `hmo serve`, against `hmo run` in a fresh
    process; `python -m bench.watch` measures this section alone.
 
+Section 8 (publication: secondary suppression on 10,000-cell tables against a naive suppression, and the
+snapshot's share of a run) is `python -m bench.publication`'s alone, not part of this run.
+
 For the largest size, each stage that misses its target is run once more
 under pyinstrument (if installed), and a missed ingest target also gets its
 load statement taken apart in DuckDB (`bench.measure.INGEST_VARIANTS`).

@@ -32,7 +32,9 @@ from hmo.spreadsheets import defused_sql
 FORMATS = ("parquet", "csv", "sdmx-csv")
 EXTENSIONS = {"parquet": "parquet", "csv": "csv", "sdmx-csv": "csv"}
 LANGUAGES = ("es", "en")
-SCHEMA = "marts"
+SCHEMA = "marts"  # the dimensions, whose labels --lang adds
+# The public's tables (publication.pub_*, confidential counts suppressed) and the analysts' marts
+SCHEMAS = ("publication", "marts")
 BATCH_ROWS = 100_000
 # A coded column, the dimension that names its codes, that dimension's key column and label column.
 LABELS = {
@@ -92,20 +94,20 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
         raise ExportRefused(f"--format: one of {', '.join(FORMATS)}")
     if lang is not None and lang not in LANGUAGES:
         raise ExportRefused(f"--lang: one of {', '.join(LANGUAGES)}")
-    name = table.removeprefix(f"{SCHEMA}.")
     published_at = published_time(paths)
     con = open_published(paths)
     try:
-        tables = [row[0] for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = ? order by 1", [SCHEMA]).fetchall()]
-        if name not in tables:
-            raise ExportRefused(f"no table {table!r} in the published marts; one of: {', '.join(tables)}")
+        found = con.execute(
+            "select table_schema, table_name from information_schema.tables where table_schema in (?, ?) "
+            "order by table_schema <> 'publication', table_name", list(SCHEMAS)).fetchall()
+        schema, name = _resolve(table, found)
+        tables = [n for s, n in found if s == SCHEMA]
         columns = con.execute(
             "select column_name, data_type from information_schema.columns where table_schema = ? "
-            "and table_name = ? order by ordinal_position", [SCHEMA, name]).fetchall()
+            "and table_name = ? order by ordinal_position", [schema, name]).fetchall()
         names = [column for column, _ in columns]
-        if fmt == "sdmx-csv" and name != sdmx.TABLE:
-            raise ExportRefused(f"--format sdmx-csv: only {sdmx.TABLE} has an SDMX structure "
+        if fmt == "sdmx-csv" and name not in sdmx.TABLES:
+            raise ExportRefused(f"--format sdmx-csv: only {' and '.join(sdmx.TABLES)} have an SDMX structure "
                                 f"({sdmx.AGENCY}:{sdmx.DSD_ID})")
         where, params = _filters(names, period, country)
         target = Path(output) if output is not None else default_output(name, fmt, period, country)
@@ -117,10 +119,10 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
         rows = 0
         try:
             if fmt == "sdmx-csv":
-                rows = sdmx.write(con, f"select * from {SCHEMA}.{_quoted(name)}{where}", params, partials[0],
+                rows = sdmx.write(con, f"select * from {schema}.{_quoted(name)}{where}", params, partials[0],
                                   partials[1], lang or "en")
             else:
-                reader = con.execute(_select(name, columns, tables, fmt, lang, where), params) \
+                reader = con.execute(_select(schema, name, columns, tables, fmt, lang, where), params) \
                     .fetch_record_batch(BATCH_ROWS)
                 writer = pq.ParquetWriter(partials[0], reader.schema) if fmt == "parquet" \
                     else pacsv.CSVWriter(partials[0], reader.schema)
@@ -138,7 +140,17 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
                     partial.unlink()
     finally:
         con.close()
-    return Exported(target, f"{SCHEMA}.{name}", rows, published_at)
+    return Exported(target, f"{schema}.{name}", rows, published_at)
+
+
+def _resolve(table: str, found: list[tuple[str, str]]) -> tuple[str, str]:
+    """`pub_flows`, `publication.pub_flows`, `fct_flows`, `marts.fct_flows`: its schema and name."""
+    schema, _, name = table.rpartition(".")
+    for candidate_schema, candidate in found:
+        if candidate == name and schema in ("", candidate_schema):
+            return candidate_schema, candidate
+    raise ExportRefused(f"no table {table!r} among the published tables; one of: "
+                        f"{', '.join(f'{s}.{n}' for s, n in found)}")
 
 
 def _filters(columns: list[str], period: str | None, country: str | None) -> tuple[str, list[object]]:
@@ -160,8 +172,8 @@ def _filters(columns: list[str], period: str | None, country: str | None) -> tup
     return (" where " + " and ".join(clauses)) if clauses else "", params
 
 
-def _select(table: str, columns: list[tuple[str, str]], tables: list[str], fmt: str, lang: str | None,
-            where: str) -> str:
+def _select(schema: str, table: str, columns: list[tuple[str, str]], tables: list[str], fmt: str,
+            lang: str | None, where: str) -> str:
     picked, joins, text = [], [], []
     for i, (column, kind) in enumerate(columns):
         picked.append(f"t.{_quoted(column)}")
@@ -174,7 +186,7 @@ def _select(table: str, columns: list[tuple[str, str]], tables: list[str], fmt: 
                          f"on {alias}.{_quoted(key)} = t.{_quoted(column)}")
             picked.append(f"{alias}.{_quoted(label_column.format(lang=lang))} as {_quoted(column + '_label')}")
             text.append(True)
-    inner = f"select {', '.join(picked)} from (select * from {SCHEMA}.{_quoted(table)}{where}) t {' '.join(joins)}"
+    inner = f"select {', '.join(picked)} from (select * from {schema}.{_quoted(table)}{where}) t {' '.join(joins)}"
     if fmt != "csv":
         return inner
     # Every text column, labels included, defused for spreadsheets; the rest as it is.

@@ -5,7 +5,6 @@ the warehouse itself, so a query cannot block the pipeline nor be blocked by it.
 """
 from __future__ import annotations
 
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -16,10 +15,9 @@ import duckdb
 
 from hmo.errors import HmoError
 from hmo.settings import Paths
-from hmo.warehouse import memory_limit
+from hmo.warehouse import open_published as open_published_copy
 
 TIMEOUT = 60.0
-TEMP_LIMIT = "4GB"
 
 
 class QueryRefused(HmoError):
@@ -114,21 +112,5 @@ def published_time(paths: Paths) -> datetime:
 
 
 def open_published(paths: Paths) -> duckdb.DuckDBPyConnection:
-    """The published copy, read-only and locked down: no file, extension or setting reachable from SQL."""
-    con = duckdb.connect(str(paths.published), read_only=True)
-    try:
-        con.execute(f"set memory_limit = '{memory_limit()}'")
-        con.execute(f"set threads = {min(4, os.cpu_count() or 1)}")
-        # A query may spill past memory_limit, but not fill the disk the archive lives on.
-        con.execute(f"set max_temp_directory_size = '{TEMP_LIMIT}'")
-        # Marts are nameable without their schema (once a build has made them).
-        present = {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
-        con.execute(f"set search_path = '{','.join(s for s in ('marts', 'main', 'raw') if s in present)}'")
-        # A read-only file still lets a query COPY TO, read_csv or ATTACH any path,
-        # load extensions and raise its own limits: shut all of that, for good.
-        con.execute("set enable_external_access = false")
-        con.execute("set lock_configuration = true")
-    except BaseException:
-        con.close()
-        raise
-    return con
+    """The published copy, read-only and locked down (hmo.warehouse.open_published)."""
+    return open_published_copy(paths.published)

@@ -40,7 +40,7 @@ DIMENSIONS: list[tuple[str, str, tuple[str, str, str, str] | None]] = [
 ]
 MEASURE = ("count", "OBS_VALUE")
 ATTRIBUTES = [("obs_status", "OBS_STATUS", ("CL_OBS_STATUS", "dim_obs_status", "code", "label_{lang}"))]
-TABLE = "fct_flows"
+TABLES = ("fct_flows", "pub_flows")  # the same columns; pub_flows is the public's, with Q cells
 
 
 class SdmxFailed(HmoError):

@@ -83,7 +83,7 @@ def _reject_blamed(paths: Paths, tests: list[FailedTest]) -> dict[int, list[str]
                     "(submission_id integer, source_row bigint, column_name varchar, value varchar, test varchar)")
         for test in tests:
             sql = _blame_sql(test)
-            if sql is None or not _has_submission_id(con, test.relation):
+            if sql is None or not _has_columns(con, test.relation, ("submission_id", "source_row")):
                 return {}
             inserted = con.execute(
                 f"insert into hmo_blamed select submission_id, source_row, ?, value, ? from ({sql})",
@@ -124,13 +124,16 @@ def _reject_blamed(paths: Paths, tests: list[FailedTest]) -> dict[int, list[str]
         con.close()
 
 
-def _has_submission_id(con: duckdb.DuckDBPyConnection, relation: str | None) -> bool:
+def _has_columns(con: duckdb.DuckDBPyConnection, relation: str | None, columns: tuple[str, ...]) -> bool:
+    """Whether a tested model's rows can be traced to a file's rows (pub_flows' cannot: a failure there is
+    the publication's fault, never a file's)."""
     if not relation:
         return False
     try:
-        return "submission_id" in [d[0] for d in con.execute(f"select * from {relation} limit 0").description]
+        present = [d[0] for d in con.execute(f"select * from {relation} limit 0").description]
     except duckdb.Error:
         return False
+    return all(column in present for column in columns)
 
 
 def _mark_audited(paths: Paths) -> int:

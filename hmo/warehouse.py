@@ -101,3 +101,33 @@ def publish(warehouse: Path, published: Path) -> Path:
         os.fsync(handle.fileno())
     partial.replace(published)
     return published
+
+
+# A query may spill past memory_limit, but not fill the disk the archive lives on.
+READER_TEMP_LIMIT = "4GB"
+
+
+def open_published(published: Path) -> duckdb.DuckDBPyConnection:
+    """The published copy, read-only and locked down: no file, extension or setting reachable from SQL.
+
+    Every reader opens it through here. The settings are given when connecting, not SET after: within one
+    process (`hmo serve`: the portal's queries, the watcher's report) DuckDB shares one database per file,
+    and a reader that locked it down would make the next reader's SET fail; the same settings each time
+    share it as they are. A read-only file still lets a query COPY TO, read_csv or ATTACH any path, load
+    extensions and raise its own limits: external access and configuration are shut for good.
+    """
+    con = duckdb.connect(str(published), read_only=True, config={
+        "memory_limit": memory_limit(), "threads": min(4, os.cpu_count() or 1),
+        "max_temp_directory_size": READER_TEMP_LIMIT,
+        "enable_external_access": False, "lock_configuration": True,
+    })
+    try:
+        # Tables are nameable without their schema (once a build has made them); search_path is the
+        # connection's own, which the lock leaves settable.
+        present = {row[0] for row in con.execute("select schema_name from information_schema.schemata").fetchall()}
+        schemas = [s for s in ("marts", "publication", "main", "raw") if s in present]
+        con.execute(f"set search_path = '{','.join(schemas)}'")
+    except BaseException:
+        con.close()
+        raise
+    return con

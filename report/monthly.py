@@ -14,10 +14,10 @@ from datetime import date, datetime, timezone
 from functools import partial
 from pathlib import Path
 
-import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from hmo.settings import Paths
+from hmo.warehouse import open_published
 from report import charts, figures
 from report.figures import MonthlyFigures, NoReportableMonth
 from report.early_warning import MIN_MONTHS
@@ -88,7 +88,7 @@ def write_monthly(paths: Paths, period: date | None = None, languages: tuple[str
         published = datetime.fromtimestamp(paths.published.stat().st_mtime, timezone.utc)
     except FileNotFoundError:
         raise NoReportableMonth("nothing is published yet: run `hmo run` first") from None
-    con = duckdb.connect(str(paths.published), read_only=True)
+    con = open_published(paths.published)
     try:
         period = period or figures.latest_period(con)
         f = figures.gather(con, period, today, previous_report(paths, period))

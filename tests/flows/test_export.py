@@ -26,6 +26,10 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Paths:
     # A statistician's value that a spreadsheet would run: it waits in fct_unmapped_values for an alias.
     drop(paths, "CRI", "formula.csv",
          f"{STANDARD_HEADER}\nCRI,2024-01,ENTRY,_T,_T,_T,_T,{FORMULA},5,A\n")
+    # Three Haitians among 43 entries: a count the public tables must not show, nor let be subtracted
+    drop(paths, "CRI", "small.csv", f"{STANDARD_HEADER}\n" + "".join(
+        f"CRI,2024-03,ENTRY,_T,_T,_T,_T,{nationality},{count},A\n"
+        for nationality, count in (("HTI", 3), ("VEN", 25), ("NIC", 15), ("_T", 43))))
     stages.run(paths)
     return paths
 
@@ -87,7 +91,8 @@ def test_labels_follow_their_codes_in_the_language_asked(published, tmp_path):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    ({"table": "raw.observations"}, "no table 'raw.observations' in the published marts; one of: dim_age"),
+    ({"table": "raw.observations"},
+     "no table 'raw.observations' among the published tables; one of: publication.pub_flows, marts.dim_age"),
     ({"table": "dim_sex", "period": "2024-01"}, "--period: this table has no period column"),
     ({"period": "2024-13"}, "--period: '2024-13' is not YYYY-MM"),
     ({"period": "2024-05:2024-01"}, "--period: '2024-05:2024-01' ends before it starts"),
@@ -142,5 +147,19 @@ def test_sdmx_csv_and_its_structure_read_back_with_every_code_in_its_code_list(p
         if spec is not None:
             assert set(frame[component]) <= codelists[spec[0]], component
     assert set(frame["TIME_PERIOD"]) == {"2024-01", "2024-02"}
-    with pytest.raises(ExportRefused, match="only fct_flows has an SDMX structure"):
+    with pytest.raises(ExportRefused, match="only fct_flows and pub_flows have an SDMX structure"):
         export(published, "dim_sex", "sdmx-csv", tmp_path / "sex.csv")
+
+
+def test_the_public_table_exports_with_its_suppressed_cells_as_sdmx_status_q(published, tmp_path):
+    from pysdmx.io import read_sdmx
+
+    done = export(published, "pub_flows", "sdmx-csv", tmp_path / "public.csv", country="CRI", period="2024-03")
+    assert done.table == "publication.pub_flows"
+    [dataset] = read_sdmx(str(done.path)).data
+    shown = {row["CITIZENSHIP"]: (row["OBS_VALUE"], row["OBS_STATUS"]) for _, row in dataset.data.iterrows()}
+    # Haiti's 3 is hidden, and so is a second nationality: else 43 - 25 - 15 would give it back
+    assert shown["HTI"][1] == "Q" and [status for _, status in shown.values()].count("Q") == 2
+    assert not any(str(value).strip() in {"1", "2", "3", "4"} for value, _ in shown.values())
+    analysts = export(published, "marts.fct_flows", "csv", tmp_path / "internal.csv", country="CRI", period="2024-03")
+    assert "HTI" in analysts.path.read_text(encoding="utf-8") and ",3," in analysts.path.read_text(encoding="utf-8")

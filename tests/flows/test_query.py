@@ -198,3 +198,39 @@ def test_queries_never_block_nor_are_blocked_by_publishing(paths, capsys):
     assert all(a == b for a, b in seen) and seen == sorted(seen)
     assert len(seen) >= 5 and len(set(seen)) > 1
     assert hmo(capsys, "sql", "select count(*) from pings_a", "--format", "csv")[1] == f"count_star()\n{publications}\n"
+
+
+def test_analysts_query_in_a_loop_while_a_real_build_publishes_a_revision(paths):
+    from flows import stages
+    from flows import query
+    from conftest import drop, drop_sample
+
+    drop_sample(paths, "PAN")
+    stages.run(paths)
+    state = ("select (select count(*) from fct_flows), (select sum(count) from fct_flows), "
+             "(select count(*) from publication.pub_flows), (select count(*) from fct_flows_history)")
+    before = query.run(paths, state).rows[0]
+    revision = paths.root.parent / "revision.csv"
+    original = Path(__file__).parents[2] / "data" / "samples" / "PAN" / "panama_transitos_2024-01_02.csv"
+    revision.write_text(original.read_text(encoding="utf-8").replace(",VEN,1000,", ",VEN,1100,"), encoding="utf-8")
+    failures: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            drop(paths, "PAN", "revision.csv", revision.read_bytes())
+            summary = stages.run(paths)
+            assert summary.failure is None and summary.published is not None
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    writer = threading.Thread(target=build)
+    writer.start()
+    seen = []
+    while writer.is_alive():
+        seen.append(query.run(paths, state).rows[0])
+    writer.join()
+    after = query.run(paths, state).rows[0]
+    assert failures == []
+    assert after != before and len(seen) >= 3
+    # every answer is the whole publication before the build or the whole one after it, never a mix
+    assert set(seen) <= {before, after}

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from flows import stages
+from publication.suppression import Suppression, attack, build_table, exposed, primary
 from hmo.settings import PROJECT_ROOT, Paths
 
 REAL = PROJECT_ROOT.parent / "shared" / "real"
@@ -135,3 +136,33 @@ def test_a_changed_layout_is_rejected_saying_what_changed(warehouse, name, rule,
     problems = json.loads(receipt.read_text(encoding="utf-8"))["problems"]
     assert any((p["rule"], p["column"], p["value"]) == (rule, column, value) for p in problems)
     assert all(p["message_es"] and p["message_en"] for p in problems)
+
+
+def test_published_tables_show_no_small_count_and_the_attacker_recovers_no_suppressed_one(warehouse):
+    _, _, con = warehouse
+    cells = con.execute(
+        """select f.*, p.count as published, p.obs_status as published_status
+           from marts.fct_flows as f
+           join publication.pub_flows as p
+             using (reporting_country, period, flow_type, border_point, counterpart_country, sex, age, nationality)
+           where f.count is not null""").df()
+    assert len(cells) == con.execute("select count(*) from marts.fct_flows where count is not null").fetchone()[0]
+    assert not cells["published"].between(1, 4).any()
+    ages = dict(con.execute("select code, parent from seeds.cl_age").fetchall())
+    attacked = 0
+    for _, table_cells in cells.groupby(["reporting_country", "period", "flow_type"]):
+        table = build_table(table_cells, {"age": ages})
+        hidden = table_cells["published"].isna().to_numpy()
+        sensitive = primary(table, 5)
+        assert not (sensitive & ~hidden).any()
+        pattern = Suppression(hidden, sensitive, 0)
+        assert not exposed(table, pattern, attack(table, hidden), 5).any()
+        attacked += int(hidden.sum())
+    assert attacked > 1_000
+    print(f"attacked {attacked} suppressed cells in {cells.groupby(['reporting_country', 'period', 'flow_type']).ngroups}"
+          " tables: all held")
+    # IRCC's "--" stay what the source made them (no count, status Q), and are the only ones of 2023: IRCC
+    # already hides counts below 5, and its totals exclude them, so there is nothing more to suppress
+    assert con.execute("""select count(*) from publication.pub_flows
+                          where reporting_country = 'CAN' and year(period) = 2023
+                            and obs_status = 'Q' and count is null""").fetchone()[0] == 310
