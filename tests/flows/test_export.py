@@ -92,7 +92,8 @@ def test_labels_follow_their_codes_in_the_language_asked(published, tmp_path):
 
 @pytest.mark.parametrize("arguments, message", [
     ({"table": "raw.observations"},
-     "no table 'raw.observations' among the published tables; one of: publication.pub_flows, marts.dim_age"),
+     "no table 'raw.observations' among the published tables; one of: publication.pub_flows, "
+     "publication.pub_release_calendar, marts.dim_age"),
     ({"table": "dim_sex", "period": "2024-01"}, "--period: this table has no period column"),
     ({"period": "2024-13"}, "--period: '2024-13' is not YYYY-MM"),
     ({"period": "2024-05:2024-01"}, "--period: '2024-05:2024-01' ends before it starts"),
