@@ -182,10 +182,16 @@ class _Protector:
         values = self.table.values[cells]
         falling = moved < 0
         limit = np.inf if not falling.any() else float((values[falling] / -moved[falling]).min())
-        change = self.columns[:, cells] @ moved
+        # The relations' change, from the CSC arrays directly: scipy's slicing costs more than the sum here
+        # (measured: 0.58 s of a 1.45 s month of 10,000 cells).
+        columns = self.columns
+        starts, counts = columns.indptr[cells], np.diff(columns.indptr)[cells]
+        at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        rows, inverse = np.unique(columns.indices[at], return_inverse=True)
+        change = np.bincount(inverse, weights=columns.data[at] * np.repeat(moved, counts), minlength=len(rows))
         rising = change > _EPS
         if rising.any():
-            limit = min(limit, float((self.table.slack[rising] / change[rising]).min()))
+            limit = min(limit, float((self.table.slack[rows[rising]] / change[rising]).min()))
         return limit
 
     def protect(self, cell: int, need: float, direction: int) -> None:
@@ -203,12 +209,15 @@ class _Protector:
         """Where the cell is a part of one total only, the largest suppressed cells beside it in that total
         (also parts of nothing else) hide it without a program: whatever it gains they lose, in proportion.
         As few as reach `need`, so that each change stays small to check."""
-        rows = self.columns[:, cell]
-        if rows.nnz != 1 or rows.data[0] < 0:
+        start, end = self.columns.indptr[cell], self.columns.indptr[cell + 1]
+        if end - start != 1 or self.columns.data[start] < 0:
             return
-        relation = self.table.relations[rows.indices[0]]
-        alone = self.relations_of[relation.indices] == 1
-        beside = relation.indices[(relation.data > 0) & alone & self.suppressed[relation.indices]]
+        relations = self.table.relations
+        row = self.columns.indices[start]
+        members = relations.indices[relations.indptr[row]:relations.indptr[row + 1]]
+        signs = relations.data[relations.indptr[row]:relations.indptr[row + 1]]
+        alone = self.relations_of[members] == 1
+        beside = members[(signs > 0) & alone & self.suppressed[members]]
         beside = beside[beside != cell]
         beside = beside[np.argsort(-self.table.values[beside], kind="stable")]
         enough = int(np.searchsorted(np.cumsum(self.table.values[beside]), need)) + 1
