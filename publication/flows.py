@@ -19,8 +19,7 @@ SUPPRESSED = "Q"  # CL_OBS_STATUS: suppressed
 class Published:
     flows: pd.DataFrame
     tables: int = 0
-    attacked: int = 0  # suppressed cells whose interval the attacker computed
-    held: int = 0  # of them, those it could not pin down
+    attacked: int = 0  # hidden cells whose interval the attacker computed (all held, or nothing is returned)
 
 
 def publish_flows(flows: pd.DataFrame, age_parents: Mapping[str, str | None],
@@ -53,7 +52,6 @@ def publish_flows(flows: pd.DataFrame, age_parents: Mapping[str, str | None],
         hidden[rows[suppression.suppressed]] = True
         result.tables += 1
         result.attacked += int(suppression.suppressed.sum())
-        result.held += int(suppression.suppressed.sum() - weak.sum())
     published.loc[hidden, "count"] = pd.NA
     published.loc[hidden, "obs_status"] = SUPPRESSED
     return result

@@ -154,6 +154,7 @@ class _Protector:
     table: Table
     suppressed: np.ndarray
     columns: sparse.csc_matrix = field(init=False)
+    relations_of: np.ndarray = field(init=False)  # per cell, how many relations it is in
     found: list[_Deviation] = field(default_factory=list)
     through: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     programs: int = 0
@@ -283,7 +284,16 @@ class _Protector:
 
 def _minimise(cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, matrix: sparse.csc_matrix,
               row_lower: np.ndarray, row_upper: np.ndarray) -> np.ndarray | None:
-    highs = _highs()
+    highs = _program(_highs(), cost, lower, upper, matrix, row_lower, row_upper)
+    highs.run()
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(highs.getSolution().col_value)
+
+
+def _program(highs: highspy.Highs, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+             matrix: sparse.csc_matrix, row_lower: np.ndarray, row_upper: np.ndarray) -> highspy.Highs:
+    """`highs` holding: minimise cost·x, lower <= x <= upper, row_lower <= matrix·x <= row_upper."""
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
     lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
@@ -291,10 +301,7 @@ def _minimise(cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, matrix: sp
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
     highs.passModel(lp)
-    highs.run()
-    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(highs.getSolution().col_value)
+    return highs
 
 
 def _highs(warm: bool = False) -> highspy.Highs:
@@ -324,7 +331,7 @@ def suppress(table: Table, threshold: float) -> Suppression:
     protector = _Protector(table, sensitive.copy())
     need = protection(table.values, threshold)
     # A cell in no relation is bounded by nothing once hidden: no program needed.
-    related = np.asarray(table.relations.getnnz(axis=0)) > 0
+    related = protector.relations_of > 0
     # The largest sensitive cells first: their changes are the widest and cover the smaller ones after.
     for cell in sorted(map(int, np.flatnonzero(sensitive & related)), key=lambda c: -table.values[c]):
         if protector.covered(cell, need[cell], table.values[cell]):
@@ -373,15 +380,8 @@ def attack(table: Table, suppressed: np.ndarray) -> Attack:
         # sum(hidden) + known = 0 (exact) or <= 0 (parts short of their total)
         row_upper = -known[rows]
         row_lower = np.where(exact[rows], -known[rows], -_INF)
-        highs = _highs(warm=True)
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = len(members), len(rows)
-        lp.col_cost_ = np.zeros(len(members))
-        lp.col_lower_, lp.col_upper_ = np.zeros(len(members)), np.full(len(members), _INF)
-        lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = block.indptr, block.indices, block.data
-        highs.passModel(lp)
+        highs = _program(_highs(warm=True), np.zeros(len(members)), np.zeros(len(members)),
+                         np.full(len(members), _INF), block, row_lower, row_upper)
         for j, cell in enumerate(members):
             for sense in (1.0, -1.0):
                 highs.changeColCost(j, sense)
