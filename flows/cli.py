@@ -360,6 +360,8 @@ def cmd_export(args: argparse.Namespace, paths: Paths) -> int:
                   country=args.country, lang=args.lang, force=args.force)
     print(f"exported {done.rows:,} rows of {done.table} (published {done.published_at:%Y-%m-%d %H:%M %Z}) "
           f"to {done.path}")
+    if done.metadata is not None:
+        print(f"reference metadata (English and Spanish, SDMX-JSON): {done.metadata}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """`hmo export`: one table of the published marts as Parquet or CSV, filtered, with labels in a language;
-fct_flows also as SDMX-CSV with its structure (flows/sdmx.py).
+fct_flows also as SDMX-CSV with its structure (flows/sdmx.py); beside every export of flows, their
+reference metadata in English and Spanish (flows/metadata.py).
 
 It reads the published copy through the same locked-down connection as `hmo
 sql` (flows/query.py: no file access from SQL), fetches Arrow batches and
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from flows import sdmx
+from flows import metadata, sdmx
 from flows.query import open_published, published_time
 from hmo.errors import HmoError
 from hmo.settings import Paths
@@ -62,6 +63,7 @@ class Exported:
     table: str
     rows: int
     published_at: datetime
+    metadata: Path | None = None  # the reference metadata written beside the data
 
 
 def _quoted(name: str) -> str:
@@ -112,6 +114,9 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
         where, params = _filters(names, period, country)
         target = Path(output) if output is not None else default_output(name, fmt, period, country)
         written = [target, sdmx.structure_path(target)] if fmt == "sdmx-csv" else [target]
+        with_metadata = metadata.applies(names) and metadata.TABLE in tables
+        if with_metadata:
+            written.append(metadata.metadata_path(target))
         for path in written:
             if path.exists() and not force:
                 raise ExportRefused(f"{path} exists: give another --output, or --force to replace it")
@@ -130,6 +135,11 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
                     for batch in reader:
                         writer.write_batch(batch)
                         rows += batch.num_rows
+            if with_metadata and not metadata.write(con, f"select * from {schema}.{_quoted(name)}{where}", params,
+                                                    partials[-1]):
+                with_metadata = False  # nothing exported, nothing to describe: an earlier one (--force) goes
+                written, partials = written[:-1], partials[:-1]
+                metadata.metadata_path(target).unlink(missing_ok=True)
             for partial, path in zip(partials, written):
                 os.replace(partial, path)
         except OSError as exc:
@@ -140,7 +150,7 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
                     partial.unlink()
     finally:
         con.close()
-    return Exported(target, f"{schema}.{name}", rows, published_at)
+    return Exported(target, f"{schema}.{name}", rows, published_at, written[-1] if with_metadata else None)
 
 
 def _resolve(table: str, found: list[tuple[str, str]]) -> tuple[str, str]:

@@ -115,14 +115,16 @@ def test_the_command_writes_beside_the_analyst_and_does_not_overwrite_without_fo
     assert main(["export", "fct_flows", "--format", "csv", "--country", "MEX"]) == 0
     out = capsys.readouterr().out
     written = Path(tmp_path / "fct_flows-MEX.csv")
-    assert written.exists() and out.startswith("exported ") and out.rstrip().endswith(f"to {written}")
+    first, second = out.splitlines()
+    assert written.exists() and first.startswith("exported ") and first.endswith(f"to {written}")
+    assert second.endswith(str(tmp_path / "fct_flows-MEX.metadata.json"))
     before = written.read_bytes()
     assert main(["export", "fct_flows", "--format", "csv", "--country", "MEX"]) == 1
     assert capsys.readouterr().err.strip() == \
         f"hmo: {written} exists: give another --output, or --force to replace it"
     assert written.read_bytes() == before
     assert main(["export", "fct_flows", "--format", "csv", "--country", "MEX", "--force"]) == 0
-    assert [p.name for p in tmp_path.iterdir()] == ["fct_flows-MEX.csv"]  # no .partial left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fct_flows-MEX.csv", "fct_flows-MEX.metadata.json"]  # no .partial
 
 
 def test_sdmx_csv_and_its_structure_read_back_with_every_code_in_its_code_list(published, tmp_path):
@@ -164,3 +166,33 @@ def test_the_public_table_exports_with_its_suppressed_cells_as_sdmx_status_q(pub
     assert not any(str(value).strip() in {"1", "2", "3", "4"} for value, _ in shown.values())
     analysts = export(published, "marts.fct_flows", "csv", tmp_path / "internal.csv", country="CRI", period="2024-03")
     assert "HTI" in analysts.path.read_text(encoding="utf-8") and ",3," in analysts.path.read_text(encoding="utf-8")
+
+
+def test_flows_export_with_their_reference_metadata_in_both_languages(published, tmp_path):
+    from pysdmx.io import read_sdmx
+
+    done = export(published, "pub_flows", "csv", tmp_path / "pub.csv")
+    assert done.metadata == tmp_path / "pub.metadata.json"
+    exported = {(country, flow_type) for country, flow_type in duckdb.execute(
+        f"select distinct reporting_country, flow_type from read_csv('{done.path}')").fetchall()}
+    reports = {report.id: report for report in read_sdmx(done.metadata).get_reports()}
+    assert set(reports) == {f"{country}_{flow_type}" for country, flow_type in exported}
+    mexico = {attribute.id: attribute.value for attribute in reports["MEX_ENCOUNTER"].attributes}
+    # The country's own entry replaces the general one: Mexico counts events, not persons.
+    assert mexico["UNIT_MEASURE"]["es"].startswith("Eventos de personas presentadas")
+    assert mexico["UNIT_MEASURE"]["en"].startswith("Events of persons presented")
+    assert "threshold" in mexico["CONF"]["en"] and "umbral" in mexico["CONF"]["es"]
+    assert mexico["STAT_PRES"]["en"].startswith("Apprehensions, expulsions and inadmissions")
+    panama = {attribute.id: attribute.value for attribute in reports["PAN_IRREGULAR_TRANSIT"].attributes}
+    assert panama["REPORTING_COUNTRY"] == "PAN" and "Darién" in panama["COVERAGE"]["es"]
+    assert reports["PAN_IRREGULAR_TRANSIT"].reportingBegin == "2024-01"
+
+
+def test_the_metadata_covers_only_what_was_exported(published, tmp_path):
+    from pysdmx.io import read_sdmx
+
+    done = export(published, "fct_flows", "sdmx-csv", tmp_path / "mex-sdmx.csv", country="MEX")
+    [report] = read_sdmx(done.metadata).get_reports()
+    assert report.id == "MEX_ENCOUNTER" and done.metadata == tmp_path / "mex-sdmx.metadata.json"
+    nothing = export(published, "fct_flows", "parquet", tmp_path / "none.parquet", period="1999-01")
+    assert nothing.rows == 0 and nothing.metadata is None and not (tmp_path / "none.metadata.json").exists()

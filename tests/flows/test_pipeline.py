@@ -100,6 +100,26 @@ def test_marginal_tables_load_without_double_counting(first_run):
     assert by_sex_age == 101
 
 
+def test_analysts_read_every_country_at_the_common_level_with_each_figure_from_one_table(first_run):
+    paths, _ = first_run
+    con = duckdb.connect(str(paths.published), read_only=True)
+    try:
+        figures = dict(((breakdown, age_group), (count, cross_section)) for breakdown, age_group, count, cross_section in con.execute("""
+            select breakdown, age_group, count, cross_section from marts.fct_flows_comparable
+            where reporting_country = 'PAN' and period = date '2024-03-01'
+              and breakdown in ('TOTAL', 'AGE_GROUP')""").fetchall())
+        [(slices, totals)] = con.execute("""
+            select count(distinct (reporting_country, period, flow_type)), count(*)
+            from marts.fct_flows_comparable where breakdown = 'TOTAL'""").fetchall()
+    finally:
+        con.close()
+    # The total is the nationality table's 100, not it added to the sex-by-age table's 101.
+    assert figures[("TOTAL", "_T")] == (100, "nationality × border_point × counterpart_country")
+    assert figures[("AGE_GROUP", "Y_LT18")] == (35, "sex × age × border_point × counterpart_country")
+    assert figures[("AGE_GROUP", "Y_GE18")][0] == 66
+    assert slices == totals  # one total per slice, whichever tables the country sent
+
+
 def test_disagreeing_cross_sections_warn_with_c02_but_are_accepted(first_run):
     paths, summary = first_run
     verdict = next(v for v in summary.verdicts if v.file_name == "marginales_2024_03.csv")

@@ -166,3 +166,22 @@ def test_published_tables_show_no_small_count_and_the_attacker_recovers_no_suppr
     assert con.execute("""select count(*) from publication.pub_flows
                           where reporting_country = 'CAN' and year(period) = 2023
                             and obs_status = 'Q' and count is null""").fetchone()[0] == 310
+
+
+def test_an_export_across_the_end_of_title_42_carries_the_break_in_series_and_one_after_it_too(warehouse, tmp_path):
+    from pysdmx.io import read_sdmx
+
+    from flows.export import export
+
+    paths, _, _ = warehouse
+    for period in ("2023-01:2023-12", "2024-01"):
+        done = export(paths, "pub_flows", "parquet", tmp_path / f"usa-{period[:4]}.parquet", period=period,
+                      country="USA")
+        [report] = read_sdmx(done.metadata).get_reports()
+        values = {attribute.id: attribute.value for attribute in report.attributes}
+        assert "Title 42" in values["COMPARABILITY"]["en"] and "Título 42" in values["COMPARABILITY"]["es"]
+        assert values["UNIT_MEASURE"]["en"].startswith("Events")
+    done = export(paths, "fct_flows", "csv", tmp_path / "can.csv", period="2023-01:2023-12", country="CAN")
+    [report] = read_sdmx(done.metadata).get_reports()
+    values = {attribute.id: attribute.value for attribute in report.attributes}
+    assert "COMPARABILITY" not in values and "--" in values["ACCURACY"]["en"]
