@@ -7,7 +7,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: run test bench clean
+.PHONY: run test bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+docs: $(STAMP)
+	$(BIN)/hmo docs
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

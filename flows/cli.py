@@ -102,6 +102,15 @@ def cmd_build(args: argparse.Namespace, paths: Paths) -> int:
     return _finish(summary, watch.log_path)
 
 
+def cmd_docs(args: argparse.Namespace, paths: Paths) -> int:
+    from harmonise.dbt import DbtProject
+
+    paths.ensure()
+    page = DbtProject(paths).generate_docs(paths.dbt_docs)
+    print(f"dbt docs (every model and column, English and Spanish): {page}")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace, paths: Paths) -> int:
     file = Path(args.file)
     if not file.is_file():
@@ -482,7 +491,10 @@ def parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="validate received submissions, write receipts and build the harmonised tables")
     build.add_argument("--full-refresh", action="store_true", help="rebuild the harmonised tables from the raw layer")
     build.set_defaults(func=cmd_build, writes=True)
-    for writer in (run, demo, ingest, build):
+    docs = sub.add_parser("docs", help="write dbt's documentation of every model and column (English and Spanish) "
+                                       "as one page: data/dbt_docs/index.html")
+    docs.set_defaults(func=cmd_docs, writes=True)  # dbt's catalog queries, and its hooks write, the warehouse
+    for writer in (run, demo, ingest, build, docs):
         writer.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                             help="if another hmo command is writing, wait up to this long for it "
                                  "(default: stop at once)")

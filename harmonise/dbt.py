@@ -76,10 +76,11 @@ class DbtProject:
         self._warehouse = paths.warehouse
         self._callbacks = list(callbacks)
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        self._target_path = paths.work / "dbt-target"
         self._common = [
             "--project-dir", str(DBT_PROJECT),
             "--profiles-dir", str(DBT_PROJECT),
-            "--target-path", str(paths.work / "dbt-target"),
+            "--target-path", str(self._target_path),
             "--log-path", str(paths.work / "dbt-logs"),
             "--quiet",
         ]
@@ -135,6 +136,14 @@ class DbtProject:
         if full_refresh:
             args.append("--full-refresh")
         self._invoke(args)
+
+    def generate_docs(self, target: Path) -> Path:
+        """dbt's documentation site of the project as one self-contained page (`docs generate --static`:
+        manifest and catalog inside, so it opens from disk without a server), moved to `target`."""
+        self._invoke(["docs", "generate", "--static"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._target_path / "static_index.html", target)
+        return target
 
     def _built_with(self, step: str) -> str | None:
         con = connect(self._warehouse)

@@ -48,6 +48,11 @@ class Paths:
         return self.root / "warehouse.duckdb"
 
     @property
+    def raw_lake(self) -> Path:
+        """The raw layer as Parquet, one partition per submission (ingest/raw_lake.py), for Spark and Trino."""
+        return self.root / "raw"
+
+    @property
     def published(self) -> Path:
         """The last audited copy of the warehouse, swapped in whole: what readers open."""
         return self.root / "published" / "warehouse.duckdb"
@@ -66,6 +71,11 @@ class Paths:
     def data_docs(self) -> Path:
         """Great Expectations' Data Docs (sites/<ISO3>/, sites/staff/) and the validation results they show."""
         return self.root / "data_docs"
+
+    @property
+    def dbt_docs(self) -> Path:
+        """dbt's documentation of every model and column, English and Spanish, one page (`hmo docs`)."""
+        return self.root / "dbt_docs" / "index.html"
 
     @property
     def writer_lock(self) -> Path:

@@ -187,6 +187,30 @@ def test_report_writes_the_monthly_report_in_both_languages_from_what_is_publish
     assert (folder / "report.en.pdf").read_bytes().startswith(b"%PDF")
 
 
+def _english_and_spanish(description: str) -> bool:
+    english, _, spanish = description.partition("\nES: ")
+    return bool(english.strip() and spanish.strip())
+
+
+def test_docs_writes_one_page_with_every_model_and_column_in_english_and_spanish(at_site, capsys):
+    assert main(["docs"]) == 0
+
+    assert capsys.readouterr().out == f"dbt docs (every model and column, English and Spanish): {at_site.dbt_docs}\n"
+    page = at_site.dbt_docs.read_text(encoding="utf-8")
+    assert page.lstrip().lower().startswith("<!doctype html") and "fct_flows_comparable" in page
+    manifest = json.loads((at_site.work / "dbt-target" / "manifest.json").read_text(encoding="utf-8"))
+    documented = [*(node for node in manifest["nodes"].values() if node["resource_type"] in ("model", "seed")),
+                  *manifest["sources"].values()]
+    assert len(documented) > 40
+    missing = [node["name"] for node in documented if not _english_and_spanish(node["description"])]
+    missing += [f"{node['name']}.{column['name']}" for node in documented for column in node["columns"].values()
+                if not _english_and_spanish(column["description"])]
+    assert not missing, f"no English and Spanish description (`ES: ` paragraph): {missing}"
+    # The catalog came from the built warehouse: the page knows each mart's columns and their types.
+    catalog = json.loads((at_site.work / "dbt-target" / "catalog.json").read_text(encoding="utf-8"))
+    assert catalog["nodes"]["model.hmo.fct_flows"]["columns"]["count"]["type"].upper() == "BIGINT"
+
+
 # -- writers refuse at once while another writes (the lock comes before anything heavy) -----------------------
 
 @pytest.mark.parametrize("argv", [["run"], ["demo"], ["build", "--full-refresh"]],
