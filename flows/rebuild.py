@@ -94,7 +94,7 @@ def rebuild(paths: Paths) -> RebuildOutcome:
     if outcome.summary.failure:
         raise RebuildFailed(f"the rebuilt warehouse failed its audit: {outcome.summary.failure} "
                             f"(the previous warehouse is in {outcome.previous})")
-    if outcome.previous:
+    if outcome.previous and (outcome.previous / paths.warehouse.name).exists():
         outcome.compared = _compare(paths.warehouse, outcome.previous / paths.warehouse.name)
     return outcome
 
@@ -113,11 +113,12 @@ def _check_archived(paths: Paths, event: dict) -> None:
 
 
 def _move_aside(paths: Paths) -> Path | None:
-    if not paths.warehouse.exists():
+    if not paths.warehouse.exists() and not paths.raw_lake.exists():
         return None
     aside = paths.root / f"replaced-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}Z"
     aside.mkdir()
-    for path in (paths.warehouse, paths.warehouse.with_name(paths.warehouse.name + ".wal")):
+    # The raw layer's Parquet copy is the old warehouse's: it goes with it, and the replay writes it anew.
+    for path in (paths.warehouse, paths.warehouse.with_name(paths.warehouse.name + ".wal"), paths.raw_lake):
         if path.exists():
             shutil.move(str(path), aside / path.name)
     return aside

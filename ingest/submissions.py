@@ -29,7 +29,7 @@ from typing import BinaryIO, Callable, Iterator
 import duckdb
 
 from hmo import events
-from ingest import transform
+from ingest import raw_lake, transform
 from ingest.column_names import column_names_json
 from hmo.errors import HmoError
 from ingest.profiles import STANDARD, Profile, YearNotFound, choose, load_profiles
@@ -506,7 +506,7 @@ def replay_received(con: duckdb.DuckDBPyConnection, paths: Paths, event: dict,
                         paths.work, profiles)
     if "revalidates" in event:
         outcome.notes = [*(outcome.notes or []), _revalidation_note(event["revalidates"], event["requested_by"])]
-    _record_outcome(con, event["submission_id"], outcome)
+    _record_outcome(con, paths, event["submission_id"], outcome)
     return event["submission_id"]
 
 
@@ -543,7 +543,7 @@ def receive_again(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: i
     outcome = load_file(con, new_id, archived, country, file_name, paths.work,
                         load_profiles() if profiles is None else profiles)
     outcome.notes = [*(outcome.notes or []), _revalidation_note(submission_id, requested_by)]
-    _record_outcome(con, new_id, outcome)
+    _record_outcome(con, paths, new_id, outcome)
     return new_id
 
 
@@ -556,7 +556,8 @@ class RevalidationRefused(HmoError):
     """`hmo revalidate` of a submission that is not rejected, or whose bytes are gone."""
 
 
-def _record_outcome(con: duckdb.DuckDBPyConnection, submission_id: int, outcome: LoadOutcome) -> None:
+def _record_outcome(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: int, outcome: LoadOutcome) -> None:
+    """The submission is received: its registry row whole, and the raw layer's Parquet copy written."""
     con.execute(
         """
         update raw.submissions
@@ -571,6 +572,7 @@ def _record_outcome(con: duckdb.DuckDBPyConnection, submission_id: int, outcome:
             outcome.notes, outcome.sum_duplicates, submission_id,
         ],
     )
+    raw_lake.write_received(con, paths, submission_id)
 
 
 def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
@@ -604,7 +606,7 @@ def receive(con: duckdb.DuckDBPyConnection, paths: Paths, item: InboxFile,
             submission_id = _register(con, paths, item, staged.sha256, staged.size, archived)
             outcome = load_file(con, submission_id, archived, item.country, item.file_name, paths.work,
                                 load_profiles() if profiles is None else profiles)
-            _record_outcome(con, submission_id, outcome)
+            _record_outcome(con, paths, submission_id, outcome)
             _leave_inbox(folder_fd, item.path.name, opened)
     except _Refused as refused:
         return Refusal(_relative(paths, refused.path), refused.reason)
@@ -676,7 +678,10 @@ def load_file(
                 f"null_padding = true, strict_mode = true, auto_detect = false)"
             )
             con.execute("set preserve_insertion_order = false")
-            con.execute(f"insert into raw.observations select {int(submission_id)}, * from ({mapping.sql})")
+            # An insert answers with its row count: no second scan of the rows to count them.
+            inserted = con.execute(
+                f"insert into raw.observations select {int(submission_id)}, * from ({mapping.sql})").fetchone()
+            assert inserted is not None
             if mapping.month_totals:  # C01 on a total over months, which no row can hold (transform._month_totals)
                 con.execute(f"insert into raw.load_failures select {int(submission_id)}, * from ({mapping.month_totals})")
         except duckdb.InvalidInputException as exc:
@@ -692,11 +697,7 @@ def load_file(
         finally:
             con.execute("set preserve_insertion_order = false")
             con.execute("drop table if exists hmo_stage")
-        counted = con.execute(
-            "select count(*) from raw.observations where submission_id = ?", [submission_id]
-        ).fetchone()
-        assert counted is not None  # count(*) always returns a row
-        outcome.data_rows = counted[0]
+        outcome.data_rows = inserted[0]
         outcome.sum_duplicates = chosen.sum_duplicates
         return outcome
     finally:
@@ -778,6 +779,7 @@ def ingest_inbox(con: duckdb.DuckDBPyConnection, paths: Paths) -> IngestSummary:
     paths.ensure()
     discard_incomplete(con)
     discard_staged(paths)
+    raw_lake.write_missing(con, paths)  # what a crash or a full disk kept from the Parquet copy last time
     inbox = scan(paths)
     summary = IngestSummary(refused=list(inbox.refused))
     profiles = load_profiles()
