@@ -262,6 +262,32 @@ def stage_validate_baseline(root: str) -> dict:
             "memory_limit": limit}
 
 
+def stage_dbt_build(root: str, target: str, exclude: list[str]) -> dict:
+    """The whole dbt project built on one target from scratch, then again with nothing new (bench/spark.py).
+    On Spark the first build starts the JVM and the local Spark session: that is part of its time."""
+    import duckdb
+
+    from flows.export import open_spark_tables
+    from harmonise.dbt import SPARK, DbtProject
+    from hmo.settings import Paths
+
+    paths = Paths(Path(root))
+    dbt = DbtProject(paths, target=target)
+    start = time.perf_counter()
+    dbt.build_all(full_refresh=True, exclude=exclude)
+    full = time.perf_counter() - start
+    start = time.perf_counter()
+    dbt.build_all(exclude=exclude)
+    again = time.perf_counter() - start
+    con = open_spark_tables(paths)[0] if target == SPARK else duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        counted = con.execute("select count(*), sum(count) from marts.fct_flows").fetchone()
+    finally:
+        con.close()
+    assert counted is not None
+    return {"seconds": full, "again": again, "fct_flows_rows": counted[0], "persons": int(counted[1] or 0)}
+
+
 def stage_pipeline(root: str) -> dict:
     """The stages of `hmo run` called in order, without Prefect (flows.stages)."""
     import flows.stages as stages
@@ -363,6 +389,7 @@ STAGES: dict[str, Callable[..., dict]] = {
     "validate": stage_validate,
     "validate_baseline": stage_validate_baseline,
     "pipeline": stage_pipeline,
+    "dbt_build": stage_dbt_build,
 }
 
 

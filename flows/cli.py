@@ -18,7 +18,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import duckdb  # noqa: E402
 
 from flows import query  # noqa: E402
-from hmo.errors import HmoError  # noqa: E402
+from hmo.errors import ConfigurationError, HmoError  # noqa: E402
 from hmo.spreadsheets import defused  # noqa: E402
 from hmo.settings import Paths  # noqa: E402
 
@@ -94,12 +94,35 @@ def cmd_ingest(args: argparse.Namespace, paths: Paths) -> int:
 
 def cmd_build(args: argparse.Namespace, paths: Paths) -> int:
     from flows import progress, stages
-    from harmonise.dbt import DbtProject
+    from harmonise.dbt import SPARK, DbtProject
 
+    if args.target == SPARK:
+        return _build_on_spark(args, paths)
     with progress.Watch(paths, "build", verbose=args.verbose) as watch:
         summary = stages.run(paths, DbtProject(paths, callbacks=[progress.dbt_event]),
                              full_refresh=args.full_refresh, stages=stages.BUILD_STAGES, call=progress.call)
     return _finish(summary, watch.log_path)
+
+
+def _build_on_spark(args: argparse.Namespace, paths: Paths) -> int:
+    import importlib.util
+
+    from flows import progress, stages
+    from harmonise.dbt import SPARK, DbtProject
+
+    if not all(importlib.util.find_spec(name) for name in ("pyspark", "dbt.adapters.spark")):
+        raise ConfigurationError("the Spark target needs pyspark and dbt-spark: `pip install -e '.[spark]'` "
+                                 "(and Java 17)")
+    if not paths.warehouse.exists():
+        raise ConfigurationError(f"no warehouse in {paths.root}: Spark builds from what `hmo run` received "
+                                 "and validated")
+    with progress.Watch(paths, "build-spark", verbose=args.verbose) as watch:
+        tables = stages.build_on_spark(paths, DbtProject(paths, callbacks=[progress.dbt_event], target=SPARK),
+                                       full_refresh=args.full_refresh)
+    print(f"built the marts on Spark from {paths.raw_lake} and {paths.validation_lake}: {tables}")
+    print("read them with `hmo export <table> --target spark`")
+    print(f"log: {watch.log_path}")
+    return 0
 
 
 def cmd_docs(args: argparse.Namespace, paths: Paths) -> int:
@@ -366,8 +389,9 @@ def cmd_export(args: argparse.Namespace, paths: Paths) -> int:
     from flows.export import export
 
     done = export(paths, args.table, args.format, Path(args.output) if args.output else None, period=args.period,
-                  country=args.country, lang=args.lang, force=args.force)
-    print(f"exported {done.rows:,} rows of {done.table} (published {done.published_at:%Y-%m-%d %H:%M %Z}) "
+                  country=args.country, lang=args.lang, force=args.force, engine=args.target)
+    when = "built on Spark" if args.target == "spark" else "published"
+    print(f"exported {done.rows:,} rows of {done.table} ({when} {done.published_at:%Y-%m-%d %H:%M %Z}) "
           f"to {done.path}")
     if done.metadata is not None:
         print(f"reference metadata (English and Spanish, SDMX-JSON): {done.metadata}")
@@ -490,6 +514,10 @@ def parser() -> argparse.ArgumentParser:
     ingest.set_defaults(func=cmd_ingest, writes=True)
     build = sub.add_parser("build", help="validate received submissions, write receipts and build the harmonised tables")
     build.add_argument("--full-refresh", action="store_true", help="rebuild the harmonised tables from the raw layer")
+    build.add_argument("--target", choices=("duckdb", "spark"), default=os.environ.get("HMO_TARGET", "duckdb"),
+                       help="where dbt builds the marts (default HMO_TARGET, else duckdb): spark builds them "
+                            "with pyspark from the Parquet copies of the raw layer and the verdicts, after "
+                            "`hmo build` validated on DuckDB")
     build.set_defaults(func=cmd_build, writes=True)
     docs = sub.add_parser("docs", help="write dbt's documentation of every model and column (English and Spanish) "
                                        "as one page: data/dbt_docs/index.html")
@@ -568,6 +596,8 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--lang", choices=["es", "en"],
                         help="after each coded column, its label in this language (flow_type_label, ...)")
     export.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    export.add_argument("--target", choices=("duckdb", "spark"), default="duckdb",
+                        help="spark: the marts `hmo build --target spark` built, in place of the published copy")
     export.set_defaults(func=cmd_export)
     aliases = sub.add_parser("aliases", help="a country's own spellings of country names (its alias file)")
     aliases_sub = aliases.add_subparsers(dest="aliases_command", required=True)

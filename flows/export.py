@@ -21,8 +21,10 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
+
+import duckdb
 
 from flows import metadata, sdmx
 from flows.query import open_published, published_time
@@ -87,8 +89,33 @@ def default_output(table: str, fmt: str, period: str | None, country: str | None
     return Path.cwd() / f"{'-'.join(parts)}{'-sdmx' if fmt == 'sdmx-csv' else ''}.{EXTENSIONS[fmt]}"
 
 
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def open_spark_tables(paths: Paths) -> tuple[duckdb.DuckDBPyConnection, datetime]:
+    """The tables the Spark target built (`<data>/spark/warehouse/<schema>.db/<table>/`, Parquet in hive
+    folders), as views of an in-memory DuckDB, and when Spark last wrote them. Read them while no Spark
+    build runs: Spark's insert_overwrite replaces a table's partitions one by one."""
+    folders = sorted(folder for folder in paths.spark_tables.glob("*.db/*")
+                     if folder.is_dir() and _IDENTIFIER.match(folder.name)
+                     and _IDENTIFIER.match(folder.parent.name.removesuffix(".db")) and next(folder.rglob("*.parquet"), None))
+    if not folders:
+        raise ExportRefused(f"Spark has built no table in {paths.spark_tables}: run `hmo build --target spark` first")
+    con = duckdb.connect()
+    for folder in folders:
+        schema = folder.parent.name.removesuffix(".db")
+        location = folder.as_posix().replace("'", "''")
+        con.execute(f"create schema if not exists {schema}")
+        con.execute(f"create view {schema}.{folder.name} as select * from read_parquet("
+                    f"'{location}/**/*.parquet', hive_partitioning = true)")
+    written = max(path.stat().st_mtime for folder in folders for path in folder.rglob("*.parquet"))
+    return con, datetime.fromtimestamp(written, timezone.utc)
+
+
 def export(paths: Paths, table: str, fmt: str, output: Path | None = None, period: str | None = None,
-           country: str | None = None, lang: str | None = None, force: bool = False) -> Exported:
+           country: str | None = None, lang: str | None = None, force: bool = False,
+           engine: str = "duckdb") -> Exported:
+    """`engine` spark: the tables the Spark target built, in place of the published copy."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -96,8 +123,11 @@ def export(paths: Paths, table: str, fmt: str, output: Path | None = None, perio
         raise ExportRefused(f"--format: one of {', '.join(FORMATS)}")
     if lang is not None and lang not in LANGUAGES:
         raise ExportRefused(f"--lang: one of {', '.join(LANGUAGES)}")
-    published_at = published_time(paths)
-    con = open_published(paths)
+    if engine == "spark":
+        con, published_at = open_spark_tables(paths)
+    else:
+        published_at = published_time(paths)
+        con = open_published(paths)
     try:
         found = con.execute(
             "select table_schema, table_name from information_schema.tables where table_schema in (?, ?) "

@@ -16,7 +16,7 @@ import duckdb
 
 from flows import stages
 from harmonise.dbt import DbtProject
-from hmo import events
+from hmo import events, lake
 from ingest import aliases
 from hmo.errors import HmoError
 from ingest.profiles import load_profiles
@@ -113,12 +113,13 @@ def _check_archived(paths: Paths, event: dict) -> None:
 
 
 def _move_aside(paths: Paths) -> Path | None:
-    if not paths.warehouse.exists() and not paths.raw_lake.exists():
+    copies = (paths.raw_lake, paths.validation_lake)
+    if not paths.warehouse.exists() and not any(copy.exists() for copy in copies):
         return None
     aside = paths.root / f"replaced-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}Z"
     aside.mkdir()
-    # The raw layer's Parquet copy is the old warehouse's: it goes with it, and the replay writes it anew.
-    for path in (paths.warehouse, paths.warehouse.with_name(paths.warehouse.name + ".wal"), paths.raw_lake):
+    # The Parquet copies are the old warehouse's: they go with it, and the replay writes them anew.
+    for path in (paths.warehouse, paths.warehouse.with_name(paths.warehouse.name + ".wal"), *copies):
         if path.exists():
             shutil.move(str(path), aside / path.name)
     return aside
@@ -135,6 +136,7 @@ def _keep_recorded_verdicts(paths: Paths, verdicts: list[stages.Verdict], record
             con.executemany(
                 "insert into validation.verdicts (submission_id, status, decided_by) values (?, ?, 'rebuild')",
                 [(v.submission_id, recorded[v.submission_id]) for v in changed])
+            lake.write_validation(con, paths)
         finally:
             con.close()
     return [f"{v.country}/{v.file_name} [submission {v.submission_id}]: recorded {recorded[v.submission_id]}, "

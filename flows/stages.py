@@ -18,7 +18,8 @@ from expectations.suites import data_docs_index
 from expectations.validate import Verdict, validate_pending
 from harmonise.audit import AuditOutcome, audit
 from harmonise.dbt import BuildFailed, DbtProject
-from ingest import aliases
+from ingest import aliases, raw_lake
+from hmo import lake
 from hmo.errors import ConfigurationError, HmoError
 from hmo.settings import PROJECT_ROOT, Paths
 from ingest.submissions import IngestSummary, ingest_inbox
@@ -104,6 +105,22 @@ def validate(paths: Paths, dbt: DbtProject) -> list[Verdict]:
         return validate_pending(con)
     finally:
         con.close()
+
+
+def build_on_spark(paths: Paths, dbt: DbtProject, full_refresh: bool = False) -> Path:
+    """The marts on Spark from the Parquet copies, which it first makes whole (what a crash or a full disk
+    kept ingest from writing, the aliases and verdicts as they stand). The suites run on DuckDB
+    (`hmo build`): Spark builds from the verdicts given, and a submission not yet validated waits.
+    Returns the folder of Spark's tables."""
+    con = connect(paths.warehouse)
+    try:
+        raw_lake.write_missing(con, paths)
+        raw_lake.write_aliases(con, paths)
+        lake.write_validation(con, paths)
+    finally:
+        con.close()
+    dbt.build_all(full_refresh=full_refresh)
+    return paths.spark_tables
 
 
 def publish(paths: Paths) -> Path:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from harmonise.dbt import BuildFailed, DbtProject, FailedTest, TestsFailed, project_fingerprint
-from hmo import events
+from hmo import events, lake
 from hmo.settings import Paths
 from hmo.warehouse import connect
 
@@ -147,6 +147,7 @@ def _mark_audited(paths: Paths) -> int:
         through = decided[0]
         con.execute("delete from main.hmo_audit")
         con.execute("insert into main.hmo_audit values (?, current_timestamp)", [through])
+        lake.write_validation(con, paths)  # the final verdicts, for the marts' build on Spark
         return through
     finally:
         con.close()

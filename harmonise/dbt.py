@@ -6,11 +6,12 @@ marts) pays it once.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence, cast
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, cast
 
 from hmo.errors import HmoError
 from hmo.settings import PROJECT_ROOT, Paths
@@ -28,8 +29,18 @@ MARTS = "marts"
 FACTS = "facts"
 
 
+# The outputs of dbt_project/profiles.yml; HMO_TARGET chooses one for `hmo build`.
+DUCKDB = "duckdb"
+SPARK = "spark"
+TARGETS = (DUCKDB, SPARK)
+
+
 class BuildFailed(HmoError):
     """A dbt model or data test failed."""
+
+
+class UnknownTarget(HmoError):
+    """A dbt target the project has no output for."""
 
 
 @dataclass(frozen=True)
@@ -71,15 +82,23 @@ def project_fingerprint() -> str:
 
 
 class DbtProject:
-    def __init__(self, paths: Paths, callbacks: "Sequence[Callable[[EventMsg], None]]" = ()) -> None:
-        """`callbacks` receive every event of every invocation (dbtRunner's own callbacks), e.g. to log node results."""
+    def __init__(self, paths: Paths, callbacks: "Sequence[Callable[[EventMsg], None]]" = (),
+                 target: str = DUCKDB) -> None:
+        """`callbacks` receive every event of every invocation (dbtRunner's own callbacks), e.g. to log node
+        results. `target` is an output of dbt_project/profiles.yml: `duckdb` (the warehouse) or `spark`."""
+        if target not in TARGETS:
+            raise UnknownTarget(f"no dbt target {target!r}: the project builds on {' or '.join(TARGETS)}")
         self._warehouse = paths.warehouse
+        self._data = paths.root
+        self.target = target
         self._callbacks = list(callbacks)
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        self._target_path = paths.work / "dbt-target"
+        # One target folder per target: a manifest parsed for one is not the other's (models enabled per adapter).
+        self._target_path = paths.work / ("dbt-target" if target == DUCKDB else f"dbt-target-{target}")
         self._common = [
             "--project-dir", str(DBT_PROJECT),
             "--profiles-dir", str(DBT_PROJECT),
+            "--target", target,
             "--target-path", str(self._target_path),
             "--log-path", str(paths.work / "dbt-logs"),
             "--quiet",
@@ -88,11 +107,32 @@ class DbtProject:
         self._parsed_from: str | None = None  # the project's fingerprint when the manifest was parsed
 
     def _invoke(self, args: list[str]) -> object:
-        from dbt.cli.main import dbtRunner
-
         # profiles.yml reads the warehouse's path from here. Set at each invocation, not once: a process
         # that stays up (`hmo serve`) builds its data directory's warehouse and the checks' scratch ones.
         os.environ["HMO_WAREHOUSE"] = str(self._warehouse)
+        with self._data_dir_for_spark():
+            return self._invoke_in_env(args)
+
+    @contextlib.contextmanager
+    def _data_dir_for_spark(self) -> Iterator[None]:
+        """The Spark profile finds the Parquet copies through HMO_DATA_DIR; the rest of this process reads
+        its own data directory from the same variable, so it is set for the invocation only."""
+        if self.target != SPARK:
+            yield
+            return
+        before = os.environ.get("HMO_DATA_DIR")
+        os.environ["HMO_DATA_DIR"] = str(self._data)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("HMO_DATA_DIR", None)
+            else:
+                os.environ["HMO_DATA_DIR"] = before
+
+    def _invoke_in_env(self, args: list[str]) -> object:
+        from dbt.cli.main import dbtRunner
+
         fingerprint = project_fingerprint()
         if self._runner is None or fingerprint != self._parsed_from:  # a long-lived project sees edits too
             parsed = dbtRunner(callbacks=self._callbacks).invoke(["parse", *self._common])
@@ -104,7 +144,8 @@ class DbtProject:
         try:
             result = self._runner.invoke([*args, *self._common])
         finally:
-            _release_warehouse()
+            if self.target == DUCKDB:
+                _release_warehouse()
         if not result.success:
             failed, tests = [], []
             for node in getattr(result.result, "results", None) or []:
@@ -183,3 +224,10 @@ class DbtProject:
         self.build(MARTS, full_refresh=full_refresh)
         self._record("marts", fingerprint)
         return True
+
+    def build_all(self, full_refresh: bool = False, exclude: Sequence[str] = ()) -> None:
+        """Every seed, model and test the target enables, in one invocation (the Spark build: the
+        verdicts are already in the lake, so there is no validation between two steps). `exclude`:
+        dbt node selections left out (the benchmark leaves DuckDB's pub_flows out, as Spark has none)."""
+        self._invoke(["build", *(["--full-refresh"] if full_refresh else []),
+                      *(["--exclude", *exclude] if exclude else [])])

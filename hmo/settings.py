@@ -53,6 +53,21 @@ class Paths:
         return self.root / "raw"
 
     @property
+    def validation_lake(self) -> Path:
+        """The validation schema's verdicts and rule failures as Parquet (hmo/lake.py), for Spark and Trino."""
+        return self.root / "validation"
+
+    @property
+    def spark(self) -> Path:
+        """The Spark target's own: its metastore and its tables (dbt_project/profiles.yml)."""
+        return self.root / "spark"
+
+    @property
+    def spark_tables(self) -> Path:
+        """The marts Spark built, as Parquet folders, one per table (`<schema>.db/<table>/`)."""
+        return self.spark / "warehouse"
+
+    @property
     def published(self) -> Path:
         """The last audited copy of the warehouse, swapped in whole: what readers open."""
         return self.root / "published" / "warehouse.duckdb"

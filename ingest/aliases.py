@@ -20,6 +20,7 @@ import duckdb
 
 from hmo.errors import HmoError
 from hmo.settings import ISO3_MEMBERS, Paths
+from ingest import raw_lake
 
 PACKAGED = Path(__file__).resolve().parent / "aliases"
 COLUMNS = ("name", "code", "source", "added_by", "added_at")
@@ -93,6 +94,7 @@ def load(con: duckdb.DuckDBPyConnection, paths: Paths) -> int:
     except BaseException:
         con.execute("rollback")
         raise
+    raw_lake.write_aliases(con, paths)
     return len(aliases)
 
 

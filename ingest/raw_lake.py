@@ -18,54 +18,36 @@ validation schema.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import duckdb
 
+from hmo import lake
 from hmo.settings import Paths
 
 log = logging.getLogger(__name__)
 # The registry last: its partition says the rows' partition is whole.
 TABLES = ("observations", "submissions")
-FILE = "part-0.parquet"
 
 
 def partition(paths: Paths, table: str, submission_id: int) -> Path:
     return paths.raw_lake / table / f"submission_id={int(submission_id)}"
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def write(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: int) -> None:
     """Write (or write again) one received submission's partitions."""
-    staging = paths.raw_lake / ".staging"
     for table in TABLES:
-        final = partition(paths, table, submission_id)
-        ready = staging / f"{table}-{int(submission_id)}"
-        shutil.rmtree(ready, ignore_errors=True)
-        ready.mkdir(parents=True)
-        target = ready / FILE
-        # The id is an int: no text of a file reaches this statement.
-        con.execute(f"copy (select * exclude (submission_id) from raw.{table} where submission_id = {int(submission_id)}) "
-                    f"to '{target.as_posix()}' (format parquet, compression zstd)")
-        _fsync(target)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # written before a crash cut the registry's turn short: the same rows again
-            shutil.rmtree(final)
-        os.replace(ready, final)
-        _fsync(final.parent)
-    with contextlib.suppress(OSError):  # another partition may be on its way there
-        staging.rmdir()
+        lake.replace_folder(con, f"select * exclude (submission_id) from raw.{table} "
+                                 f"where submission_id = {int(submission_id)}",
+                            partition(paths, table, submission_id), paths.raw_lake)
+
+
+def write_aliases(con: duckdb.DuckDBPyConnection, paths: Paths) -> None:
+    """raw.national_aliases as it is now, whole (ingest/aliases.py replaces the table whole too)."""
+    lake.replace_folder(con, "select * from raw.national_aliases", paths.raw_lake / "national_aliases",
+                        paths.raw_lake)
 
 
 def write_received(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: int) -> bool:
@@ -89,5 +71,5 @@ def write_missing(con: duckdb.DuckDBPyConnection, paths: Paths) -> list[int]:
         if str(submission_id) not in present]
     for submission_id in missing:
         write(con, paths, submission_id)
-    shutil.rmtree(paths.raw_lake / ".staging", ignore_errors=True)
+    lake.clear_staging(paths.raw_lake)
     return missing

@@ -26,7 +26,7 @@
 {% macro country_name_candidates(prefix) -%}
     coalesce(
         {{ prefix }}_national.codes,
-        case when {{ prefix }}_code.code is not null then [{{ prefix }}_code.code] end,
+        case when {{ prefix }}_code.code is not null then {{ dbt.array_construct([prefix ~ '_code.code']) }} end,
         {{ prefix }}_full.codes,
         {{ prefix }}_loose.codes
     )

@@ -9,6 +9,9 @@
   The key is a DuckDB macro, created at the start of every dbt invocation,
   rather than a dbt macro: the receipts' "did you mean" and `hmo aliases add`
   compare names in Python-issued SQL and must use the very same key.
+  Models call it through the dbt macros name_key()/loose_key()
+  (macros/name_key_expr.sql): main.name_key on DuckDB, on Spark (which has no
+  database macros) the same key inline, from the same word lists.
 
   loose_key drops from a key the words that only say what kind of country it
   is (republic, island), for a second look when the full key matches nothing:

@@ -1,3 +1,6 @@
+{# pub_flows is built on DuckDB only (a Python model), and so is its test. #}
+{{ config(enabled=target.type != 'spark') }}
+
 -- DATA_STANDARD.md §7: no published count from 1 to the country's threshold - 1, and no count beside a Q.
 with thresholds as (
     select * from {{ ref('publication_thresholds') }}

@@ -7,6 +7,7 @@ import duckdb
 import pyarrow.dataset as ds
 
 from conftest import STANDARD_HEADER, drop, drop_sample
+from hmo import lake
 from ingest import raw_lake
 from ingest.submissions import ingest_inbox
 from hmo.warehouse import connect
@@ -56,7 +57,7 @@ def test_a_partition_a_crash_kept_from_being_written_is_written_by_the_next_inge
         (paths.raw_lake / ".staging").mkdir()
         for table in raw_lake.TABLES:
             os.replace(raw_lake.partition(paths, table, 1), paths.raw_lake / ".staging" / f"{table}-1")
-        (paths.raw_lake / ".staging" / "observations-1" / raw_lake.FILE).write_bytes(b"half a file")
+        (paths.raw_lake / ".staging" / "observations-1" / lake.FILE).write_bytes(b"half a file")
         assert ingest_inbox(con, paths).received == []  # nothing new in the inbox
     finally:
         con.close()

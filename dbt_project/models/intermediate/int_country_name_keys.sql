@@ -12,12 +12,12 @@ with names as (
 ),
 
 keys as (
-    select name_key as lookup_key, 'full' as kind, list(distinct code order by code) as codes
+    select name_key as lookup_key, 'full' as kind, {{ sorted_distinct_list('code') }} as codes
     from names
     where name_key <> ''
     group by name_key
     union all
-    select loose_key, 'loose', list(distinct code order by code)
+    select loose_key, 'loose', {{ sorted_distinct_list('code') }}
     from names
     where loose_key <> ''
     group by loose_key
@@ -27,5 +27,5 @@ select
     lookup_key,
     kind,
     codes,
-    case when len(codes) = 1 then codes[1] end as code
+    case when {{ list_length('codes') }} = 1 then {{ list_element('codes', 1) }} end as code
 from keys

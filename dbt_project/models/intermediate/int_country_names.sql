@@ -39,5 +39,5 @@ select
     name,
     source,
     name_key,
-    main.loose_key(name_key) as loose_key
-from (select *, main.name_key(name) as name_key from spellings where name is not null)
+    {{ loose_key('name_key') }} as loose_key
+from (select *, {{ name_key('name') }} as name_key from spellings where name is not null)

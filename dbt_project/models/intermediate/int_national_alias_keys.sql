@@ -3,7 +3,7 @@
 
 select
     reporting_country,
-    main.name_key(name) as lookup_key,
-    list(distinct code order by code) as codes
+    {{ name_key('name') }} as lookup_key,
+    {{ sorted_distinct_list('code') }} as codes
 from {{ ref('stg_raw__national_aliases') }}
 group by all

@@ -31,10 +31,11 @@ summed as (
         nationality,
         min(nationality_ambiguous) as nationality_ambiguous,
         case
-            when bool_and(count is not null or obs_status = 'Q') then sum(count)::bigint::varchar
+            when bool_and(count is not null or obs_status = 'Q')
+                then {{ dbt.cast(dbt.cast('sum(count)', 'bigint'), dbt.type_string()) }}
             else min(count_value) filter (where count is null and obs_status is distinct from 'Q')
         end as count_value,
-        case when bool_and(count is not null or obs_status = 'Q') then sum(count)::bigint end as count,
+        case when bool_and(count is not null or obs_status = 'Q') then {{ dbt.cast('sum(count)', 'bigint') }} end as count,
         min(obs_status_value) as obs_status_value,
         case
             when bool_and(obs_status = 'Q') then 'Q'
@@ -56,8 +57,33 @@ summed as (
         case when nationality is null then nationality_value end
 )
 
-select * exclude (sum_duplicates)
+{# The rows model's columns but sum_duplicates, in summed's order. #}
+select
+    submission_id,
+    source_row,
+    inbox_country,
+    reporting_country_value,
+    reporting_country,
+    period_value,
+    period,
+    flow_type_value,
+    flow_type,
+    border_point,
+    counterpart_country_value,
+    counterpart_country,
+    counterpart_country_ambiguous,
+    sex_value,
+    sex,
+    age_value,
+    age,
+    nationality_value,
+    nationality,
+    nationality_ambiguous,
+    count_value,
+    count,
+    obs_status_value,
+    obs_status
 from {{ ref('int_observations__resolved_rows') }}
 where not sum_duplicates
-union all by name
+union all
 select * from summed

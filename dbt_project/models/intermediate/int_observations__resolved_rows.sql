@@ -29,15 +29,15 @@ parsed as (
         submissions.inbox_country,
         submissions.sum_duplicates,
         case
-            when regexp_full_match(observations.period, '[0-9]{4}-(0[1-9]|1[0-2])')
-            then strptime(observations.period || '-01', '%Y-%m-%d')::date
+            when {{ regexp_full_match('observations.period', '[0-9]{4}-(0[1-9]|1[0-2])') }}
+            then {{ dbt.cast(dbt.concat(['observations.period', "'-01'"]), 'date') }}
         end as period_date,
         case
-            when regexp_full_match(observations.count, '[0-9]{1,15}')
-            then observations.count::bigint
+            when {{ regexp_full_match('observations.count', '[0-9]{1,15}') }}
+            then {{ dbt.cast('observations.count', 'bigint') }}
         end as count_number,
-        main.name_key(observations.nationality) as nationality_key,
-        main.name_key(observations.counterpart_country) as counterpart_key
+        {{ name_key('observations.nationality') }} as nationality_key,
+        {{ name_key('observations.counterpart_country') }} as counterpart_key
     from observations
     left join submissions using (submission_id)
 ),
@@ -45,8 +45,8 @@ parsed as (
 keyed as (
     select
         *,
-        main.loose_key(nationality_key) as nationality_loose_key,
-        main.loose_key(counterpart_key) as counterpart_loose_key
+        {{ loose_key('nationality_key') }} as nationality_loose_key,
+        {{ loose_key('counterpart_key') }} as counterpart_loose_key
     from parsed
 ),
 
@@ -83,20 +83,28 @@ select
     matched.counterpart_country as counterpart_country_value,
     case
         when matched.counterpart_country is null then '_T'
-        when len(matched.counterpart_candidates) = 1
-            and (matched.counterpart_candidates[1] in ('_U', '_T') or len(matched.counterpart_candidates[1]) = 3)
-        then matched.counterpart_candidates[1]
+        when {{ list_length('matched.counterpart_candidates') }} = 1
+            and ({{ list_element('matched.counterpart_candidates', 1) }} in ('_U', '_T')
+                 or {{ dbt.length(list_element('matched.counterpart_candidates', 1)) }} = 3)
+        then {{ list_element('matched.counterpart_candidates', 1) }}
     end as counterpart_country,
-    case when len(matched.counterpart_candidates) > 1 then array_to_string(matched.counterpart_candidates, ',') end
-        as counterpart_country_ambiguous,
+    case
+        when {{ list_length('matched.counterpart_candidates') }} > 1
+        then {{ list_to_string('matched.counterpart_candidates', "','") }}
+    end as counterpart_country_ambiguous,
     matched.sex as sex_value,
     sexes.code as sex,
     matched.age as age_value,
     ages.code as age,
     matched.nationality as nationality_value,
-    case when len(matched.nationality_candidates) = 1 then matched.nationality_candidates[1] end as nationality,
-    case when len(matched.nationality_candidates) > 1 then array_to_string(matched.nationality_candidates, ',') end
-        as nationality_ambiguous,
+    case
+        when {{ list_length('matched.nationality_candidates') }} = 1
+        then {{ list_element('matched.nationality_candidates', 1) }}
+    end as nationality,
+    case
+        when {{ list_length('matched.nationality_candidates') }} > 1
+        then {{ list_to_string('matched.nationality_candidates', "','") }}
+    end as nationality_ambiguous,
     matched.count as count_value,
     matched.count_number as count,
     matched.obs_status as obs_status_value,

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=mart_view()) }}
 
 {#
   Comparability: for each reporting country and flow type, which breakdowns its

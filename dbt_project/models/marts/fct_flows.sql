@@ -5,6 +5,23 @@
   keeps every version), and delete+insert on that key swaps whole slices, so a
   run costs what arrived, not the history.
 #}
+{#
+  On Spark, delete+insert does not run and merge needs Delta Lake: there each
+  slice is a partition of a Parquet table, and insert_overwrite with dynamic
+  partition overwrite (the profile's spark.sql.sources.partitionOverwriteMode)
+  replaces exactly the slices the new rows bring, the same swap.
+#}
+{% if target.type == 'spark' %}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='insert_overwrite',
+        partition_by=['reporting_country', 'period', 'flow_type'],
+        file_format='parquet',
+        on_schema_change='fail',
+    )
+}}
+{% else %}
 {{
     config(
         materialized='incremental',
@@ -13,6 +30,7 @@
         on_schema_change='fail',
     )
 }}
+{% endif %}
 {% set last_loaded = last_loaded_submission() %}
 
 with new_rows as (  -- the accepted submissions' rows that arrived since the last run, classified once
@@ -22,12 +40,28 @@ with new_rows as (  -- the accepted submissions' rows that arrived since the las
 ),
 
 latest_per_slice as (
-    select *
+    select
+        *,
+        max(submission_id) over (partition by reporting_country, period, flow_type) as latest_submission_id
     from new_rows
-    qualify submission_id = max(submission_id) over (
-        partition by reporting_country, period, flow_type
-    )
 )
 
 -- fct_flows_history's columns, in the contract's order
-select * from latest_per_slice
+select
+    reporting_country,
+    period,
+    flow_type,
+    border_point,
+    counterpart_country,
+    sex,
+    age,
+    nationality,
+    route,
+    origin_scope,
+    country_role,
+    count,
+    obs_status,
+    submission_id,
+    source_row
+from latest_per_slice
+where submission_id = latest_submission_id

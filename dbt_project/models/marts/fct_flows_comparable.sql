@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=mart_view()) }}
 
 {#
   Every country's current flows rolled up to the level every country can give:
@@ -39,7 +39,7 @@ cells as (
         flows.count,
         flows.obs_status,
         ages.path as age_path,
-        coalesce(nullif(split_part(ages.path, '/', 3), ''), '_T') as age_group,
+        coalesce(nullif({{ dbt.split_part('ages.path', "'/'", 3) }}, ''), '_T') as age_group,
         flows.sex <> '_T' as by_sex,
         flows.age <> '_T' as by_age,
         flows.nationality <> '_T' as by_nationality,
@@ -65,7 +65,7 @@ outermost_age_bands as (
           and wider.sex = cells.sex
           and wider.nationality = cells.nationality
           and wider.age <> '_T'
-          and starts_with(cells.age_path, wider.age_path || '/')
+          and {{ starts_with('cells.age_path', dbt.concat(['wider.age_path', "'/'"])) }}
     )
 ),
 
@@ -95,28 +95,35 @@ breakdowns as (
     select * from {{ ref('cl_breakdown') }}
 ),
 
-chosen_tables as (
+ranked_tables as (
     select
         tables.*,
         breakdowns.code as breakdown,
         breakdowns.by_sex as keeps_sex,
         breakdowns.by_age_group as keeps_age_group,
         breakdowns.by_nationality as keeps_nationality,
-        breakdowns.by_route as keeps_route
+        breakdowns.by_route as keeps_route,
+        row_number() over (
+            partition by tables.reporting_country, tables.period, tables.flow_type, breakdowns.code
+            order by
+                not tables.whole,
+                breakdowns.by_route and not tables.by_nationality,
+                {{ dbt.cast('tables.by_sex', 'int') }} + {{ dbt.cast('tables.by_age', 'int') }}
+                    + {{ dbt.cast('tables.by_nationality', 'int') }} + {{ dbt.cast('tables.by_border_point', 'int') }}
+                    + {{ dbt.cast('tables.by_counterpart_country', 'int') }},
+                tables.cross_section
+        ) as table_rank
     from tables
     cross join breakdowns
     where (tables.by_sex or not breakdowns.by_sex)
       and (tables.by_age or not breakdowns.by_age_group)
       and (tables.by_nationality or not breakdowns.by_nationality)
-    qualify row_number() over (
-        partition by tables.reporting_country, tables.period, tables.flow_type, breakdowns.code
-        order by
-            not tables.whole,
-            breakdowns.by_route and not tables.by_nationality,
-            tables.by_sex::int + tables.by_age::int + tables.by_nationality::int
-                + tables.by_border_point::int + tables.by_counterpart_country::int,
-            tables.cross_section
-    ) = 1
+),
+
+chosen_tables as (
+    select *
+    from ranked_tables
+    where table_rank = 1
 ),
 
 rolled_up as (
@@ -130,7 +137,7 @@ rolled_up as (
         case when chosen_tables.keeps_nationality then cells.nationality else '_T' end as nationality,
         case when chosen_tables.keeps_route then cells.route else '_T' end as route,
         -- sum() skips nulls: a table with a count suppressed at the source has no sum
-        case when bool_and(cells.count is not null) then sum(cells.count)::bigint end as count,
+        case when bool_and(cells.count is not null) then {{ dbt.cast('sum(cells.count)', 'bigint') }} end as count,
         case
             when bool_or(cells.obs_status = 'Q') then 'Q'
             when bool_or(cells.obs_status = 'E') then 'E'

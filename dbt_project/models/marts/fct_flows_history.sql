@@ -5,6 +5,18 @@
   `hmo sql --as-of` and `hmo history`. Append-only by submission: each run
   brings the submissions accepted since the last, as fct_flows does.
 #}
+{# On Spark a submission is a partition, replaced whole by insert_overwrite (see fct_flows). #}
+{% if target.type == 'spark' %}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='insert_overwrite',
+        partition_by=['submission_id'],
+        file_format='parquet',
+        on_schema_change='fail',
+    )
+}}
+{% else %}
 {{
     config(
         materialized='incremental',
@@ -14,6 +26,7 @@
         post_hook="{{ create_flows_as_of() }}",
     )
 }}
+{% endif %}
 -- depends_on: {{ ref('fct_verdicts') }}
 {% set last_loaded = last_loaded_submission() %}
 

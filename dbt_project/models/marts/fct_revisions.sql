@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized=mart_view()) }}
 
 {#
   Revisions (standard Q04): each cell that an accepted submission changed from
@@ -89,7 +89,7 @@ select
     count,
     count - previous_count as change,
     case when previous_count > 0
-        then (100.0 * (count - previous_count) / previous_count)::double
+        then {{ dbt.cast('100.0 * (count - previous_count) / previous_count', 'double') }}
     end as change_percent
 from both_sides
 where count is distinct from previous_count

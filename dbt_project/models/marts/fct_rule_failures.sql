@@ -1,5 +1,5 @@
 {# Every failure of the standard's rules, with the submission's country: what receipts and the report list. #}
-{{ config(materialized='view') }}
+{{ config(materialized=mart_view()) }}
 
 with failures as (
     select * from {{ ref('stg_validation__rule_failures') }}

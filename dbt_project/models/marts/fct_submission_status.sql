@@ -47,18 +47,17 @@ reported as (
 
 bounds as (
     select
-        coalesce(min(period), date_trunc('month', current_date)::date) as first_month,
+        coalesce(min(period), {{ dbt.cast("date_trunc('month', current_date)", 'date') }}) as first_month,
         {% if var('status_through', none) -%}
         date '{{ var("status_through") }}' as last_month
         {%- else -%}
-        (date_trunc('month', current_date) - interval 1 month)::date as last_month
+        {{ dbt.cast(dbt.dateadd('month', -1, "date_trunc('month', current_date)"), 'date') }} as last_month
         {%- endif %}
     from reported
 ),
 
 months as (
-    select unnest(generate_series(bounds.first_month, bounds.last_month, interval 1 month))::date
-        as period
+    select {{ month_series('bounds.first_month', 'bounds.last_month') }} as period
     from bounds
 ),
 
@@ -66,7 +65,8 @@ grid as (
     select
         members.reporting_country,
         months.period,
-        (months.period + interval 1 month + (deadlines.due_day - 1) * interval 1 day)::date as due_date
+        {{ dbt.cast(dbt.dateadd('day', 'deadlines.due_day - 1', dbt.dateadd('month', 1, 'months.period')), 'date') }}
+            as due_date
     from members
     cross join months
     left join deadlines using (reporting_country)
@@ -86,7 +86,7 @@ select
     reported.first_accepted_at,
     case
         when reported.first_accepted_at is null then current_date > grid.due_date
-        else reported.first_accepted_at::date > grid.due_date
+        else {{ dbt.cast('reported.first_accepted_at', 'date') }} > grid.due_date
     end as late
 from grid
 left join reported using (reporting_country, period)

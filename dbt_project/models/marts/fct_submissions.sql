@@ -3,7 +3,7 @@
   `hmo status` and the report read. A view, so it is current the moment a
   verdict is recorded, whether or not the marts were rebuilt since.
 #}
-{{ config(materialized='view') }}
+{{ config(materialized=mart_view()) }}
 
 with submissions as (
     select * from {{ ref('stg_raw__submissions') }}
@@ -19,7 +19,7 @@ failures as (
         submission_id,
         count(*) filter (where severity = 'error') as errors,
         count(*) filter (where severity = 'warning') as warnings,
-        list(distinct rule_id order by rule_id) as rules_failed
+        {{ sorted_distinct_list('rule_id') }} as rules_failed
     from {{ ref('stg_validation__rule_failures') }}
     group by submission_id
 )
@@ -44,7 +44,7 @@ select
     verdicts.decided_at,
     coalesce(failures.errors, 0) as errors,
     coalesce(failures.warnings, 0) as warnings,
-    coalesce(failures.rules_failed, []) as rules_failed
+    coalesce(failures.rules_failed, {{ dbt.array_construct([], dbt.type_string()) }}) as rules_failed
 from submissions
 left join verdicts using (submission_id)
 left join failures using (submission_id)

@@ -4,7 +4,7 @@
   `hmo check` previews. A view: filtered by submission, DuckDB pushes the
   filter down to the raw scan, so reading one submission costs that one.
 #}
-{{ config(materialized='view', post_hook="{{ create_country_name_resolver() }}") }}
+{{ config(materialized=mart_view(), post_hook="{{ database_macro(create_country_name_resolver()) }}") }}
 
 select
     submission_id,

@@ -33,9 +33,9 @@ now_mapped as (
         unmapped.*,
         {{ country_name_candidates('name') }} as candidates
     from (
-        select *, main.name_key(value) as value_key from unmapped
+        select *, {{ name_key('value') }} as value_key from unmapped
     ) as unmapped
-    {{ join_country_names('name', 'unmapped.value', 'unmapped.value_key', 'main.loose_key(unmapped.value_key)',
+    {{ join_country_names('name', 'unmapped.value', 'unmapped.value_key', loose_key('unmapped.value_key'),
                           'unmapped.reporting_country') }}
 )
 
@@ -47,8 +47,9 @@ select
     submissions,
     last_submission_id,
     last_received_at,
-    case when is_name and len(candidates) = 1 then candidates[1] end as maps_now_to,
-    case when is_name and len(candidates) > 1 then array_to_string(candidates, ',') end as ambiguous_between
+    case when is_name and {{ list_length('candidates') }} = 1 then {{ list_element('candidates', 1) }} end as maps_now_to,
+    case when is_name and {{ list_length('candidates') }} > 1 then {{ list_to_string('candidates', "','") }} end
+        as ambiguous_between
 from (
     select *, column_name in ('nationality', 'counterpart_country') as is_name from now_mapped
 )

@@ -20,7 +20,7 @@ calendar as (
         months.period,
         coalesce(
             exceptions.release_date,
-            (months.period + interval 1 month + interval ({{ var('release_day', 25) }} - 1) day)::date
+            {{ dbt.cast(dbt.dateadd('day', var('release_day', 25) - 1, dbt.dateadd('month', 1, 'months.period')), 'date') }}
         ) as release_date,
         exceptions.note_en,
         exceptions.note_es
