@@ -115,6 +115,10 @@ def build_on_spark(paths: Paths, dbt: DbtProject, full_refresh: bool = False) ->
     con = connect(paths.warehouse)
     try:
         raw_lake.write_missing(con, paths)
+        # Spark takes a Parquet view's schema from its files, and with no submission there are none.
+        if not any((paths.raw_lake / "submissions").glob("submission_id=*")):
+            raise NothingReceived(f"no submission has been received in {paths.root} yet: Spark builds from "
+                                  "the files `hmo run` (or `hmo ingest`) received")
         raw_lake.write_aliases(con, paths)
         lake.write_validation(con, paths)
     finally:
@@ -133,6 +137,10 @@ def answer(paths: Paths) -> Answers:
         return answer_due(con, paths)
     finally:
         con.close()
+
+
+class NothingReceived(HmoError):
+    """A Spark build asked of a warehouse that has received no submission."""
 
 
 class NothingToReport(HmoError):

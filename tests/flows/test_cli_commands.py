@@ -290,3 +290,12 @@ def test_report_before_any_build_says_what_to_do_and_leaves_no_warehouse(paths, 
     assert capsys.readouterr().err == (f"hmo: nothing is published in {paths.root} yet: "
                                        "run `hmo run` (or `hmo build`) first\n")
     assert not paths.warehouse.exists()
+
+
+def test_a_spark_build_before_any_submission_says_what_to_do(paths, capsys):
+    assert main(["ingest"]) == 0
+    capsys.readouterr()
+
+    assert main(["build", "--target", "spark"]) == 1
+    assert capsys.readouterr().err == (f"hmo: no submission has been received in {paths.root} yet: Spark builds "
+                                       "from the files `hmo run` (or `hmo ingest`) received\n")
