@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, Run, Series, ServedSection, StageFailed,
-                           fmt, fresh_dir, hmo_command, human, loadavg, log, median, met, tail)
+from bench.harness import (CHILD_ENV, Harness, Run, Series, ServedSection, StageFailed, add_scratch_arguments,
+                           command_line, fmt, fresh_dir, hmo_command, human, loadavg, log, median, met, scratch_data,
+                           tail)
 from bench.phases import cached_generate
+from bench.report import write_section
 from hmo.settings import PROJECT_ROOT
 
 START, END = "<!-- check:start -->", "<!-- check:end -->"
-BEFORE_SECTION = "## Where the time goes"  # where a first section goes into a file that has none
 COUNTRY = "PAN"
 TARGETS = {"cold": 6.0, "served": 2.0}  # seconds for the 10,000-row file (issue #10)
 TARGET_ROWS = 10_000
@@ -305,37 +306,10 @@ def section(res: CheckResults) -> list[str]:
     return out
 
 
-def kept_section(path: Path, start: str = START, end: str = END) -> list[str]:
-    """The section as a file holds it (for a `bench.run` that does not measure it)."""
-    try:
-        text = path.read_text()
-    except OSError:
-        return []
-    if start not in text or end not in text:
-        return []
-    return (start + text.split(start, 1)[1].split(end, 1)[0] + end).splitlines()
-
-
-def write_section(path: Path, lines: list[str], start: str = START, end: str = END) -> None:
-    """Replace the section in `path`, or put it before "Where the time goes"; the rest is kept."""
-    block = "\n".join(lines)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        text = head + block + rest.split(end, 1)[1]
-    elif BEFORE_SECTION in text:
-        head, rest = text.split(BEFORE_SECTION, 1)
-        text = head + block + "\n\n" + BEFORE_SECTION + rest
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.check", description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3, help="runs of each mode (median); default 3")
-    p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown whose section 6 is rewritten")
+    add_scratch_arguments(p, "section 6")
     p.add_argument("--child", nargs=3, metavar=("ROOT", "FILE", "RESULT"), help=argparse.SUPPRESS)
     return p
 
@@ -346,14 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         return child(*args.child)
     if args.repeat < 1:
         raise SystemExit("--repeat must be >= 1")
-    work = args.work.resolve()
-    if work == PROJECT_ROOT or PROJECT_ROOT in work.parents:
-        raise SystemExit(f"--work must be outside the repository: {work}")
-    data = work / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    command = ("python -m bench.check " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
-    res = measure(Harness(work, {}), data, args.repeat, command)
-    write_section(args.out, section(res))
+    data = scratch_data(args.work)
+    command = command_line("bench.check", argv)
+    res = measure(Harness(data.parent, {}), data, args.repeat, command)
+    write_section(args.out, section(res), START, END)
     log(f"wrote section 6 of {args.out}")
     return 1 if res.errors else 0
 

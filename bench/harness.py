@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -70,6 +71,28 @@ def human(rows: int) -> str:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def add_scratch_arguments(parser: argparse.ArgumentParser, section: str) -> None:
+    """--work and --out, which every benchmark that rewrites a section of docs/benchmarks.md takes."""
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"markdown whose {section} is rewritten")
+
+
+def scratch_data(work: Path) -> Path:
+    """The data folder in `work`, created; `work` must lie outside the repository, since a benchmark deletes
+    and rewrites what is in it."""
+    work = work.resolve()
+    if work == PROJECT_ROOT or PROJECT_ROOT in work.parents:
+        raise SystemExit(f"--work must be outside the repository: {work}")
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    return data
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """The command as it was typed, for the section's header."""
+    return (f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
 
 
 def fresh_dir(path: Path) -> Path:

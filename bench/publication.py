@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bench.check import write_section
+from bench.report import write_section
 from bench.harness import DEFAULT_OUT, fmt, git_state, loadavg, log, median
 from bench.tables import AGES, cross_table, marginal_tables
 from publication.suppression import Suppression, Table, attack, build_table, exposed, primary, suppress

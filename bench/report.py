@@ -14,6 +14,9 @@ from bench.harness import (CBP_COUNTRY, CBP_PROFILE, COUNTRY, NOTES_END, NOTES_S
                            TARGETS, code_digest, fmt, git_state, human, machine, median, met, ratio)
 from bench.phases import CbpResults, SizeResults
 
+# where a first section goes into a file that has none
+BEFORE_SECTION = "## Where the time goes"
+
 
 def ordered(parts: dict[str, float]) -> list[tuple[str, float]]:
     """First-seen order of the top-level names, each followed by its `name: sub-part`s."""
@@ -461,6 +464,34 @@ class Report:
 
 
 DEFAULT_NOTES = "(No analysis written yet: run with pyinstrument installed and read the profiles below.)"
+
+
+def kept_section(path: Path, start: str, end: str) -> list[str]:
+    """The section between the markers `start` and `end` as the file holds it (for a `bench.run` that does not
+    measure it)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    if start not in text or end not in text:
+        return []
+    return (start + text.split(start, 1)[1].split(end, 1)[0] + end).splitlines()
+
+
+def write_section(path: Path, lines: list[str], start: str, end: str) -> None:
+    """Replace the section between the markers `start` and `end` in `path`, or put it before "Where the time
+    goes"; the rest is kept. The markers are required: each benchmark owns its own section."""
+    block = "\n".join(lines)
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    elif BEFORE_SECTION in text:
+        head, rest = text.split(BEFORE_SECTION, 1)
+        text = head + block + "\n\n" + BEFORE_SECTION + rest
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
 
 
 def kept_notes(path: Path) -> str:

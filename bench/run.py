@@ -52,9 +52,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from hmo.settings import PROJECT_ROOT
-from bench.harness import (CBP_FILE, CHILD_ENV, COUNTRY, DEFAULT_OUT, DEFAULT_WORK, Harness, StageFailed, code_digest,
-                           hmo_command, human, loadavg, log, outbox_of, parse_size)
+from bench.harness import (CBP_FILE, CHILD_ENV, COUNTRY, Harness, StageFailed, add_scratch_arguments, code_digest,
+                           command_line, hmo_command, human, loadavg, log, outbox_of, parse_size, scratch_data)
 from bench.phases import (SizeResults, build_history, cached_generate, free_month, measure_cbp, periods_of,
                           prefect_server, profile_missed, run_incremental, run_ingest_and_validation,
                           run_ingest_variants, split_by_country)
@@ -87,8 +86,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-watch", action="store_true",
                    help="skip the `hmo serve` drop-to-receipt measurement (section 7 is kept as the file has it)")
     p.add_argument("--no-profile", action="store_true", help="do not profile the stages that miss a target")
-    p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown to (re)write (default docs/benchmarks.md)")
+    add_scratch_arguments(p, "sections")
     return p
 
 
@@ -101,18 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(set(sizes))
     if args.repeat < 1 or any(n < 100 for n in sizes):
         raise SystemExit("--repeat must be >= 1 and sizes >= 100 rows")
-    work = args.work.resolve()
-    if work == PROJECT_ROOT or PROJECT_ROOT in work.parents:
-        raise SystemExit(f"--work must be outside the repository: {work}")
-    work.mkdir(parents=True, exist_ok=True)
-    data = work / "data"
-    data.mkdir(exist_ok=True)
+    data = scratch_data(args.work)
+    work = data.parent
     env = {**os.environ, **CHILD_ENV}
     env.pop("HMO_DATA_DIR", None)
     env.pop("PREFECT_API_URL", None)  # `hmo run` as `make run` does it: a temporary server per run
     harness = Harness(work, env)
-    command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = Report(args=args, command=command.strip(), started=dt.datetime.now(dt.timezone.utc),
+    command = command_line("bench.run", argv)
+    report = Report(args=args, command=command, started=dt.datetime.now(dt.timezone.utc),
                     load_start=loadavg(), results=[SizeResults(n) for n in sizes], new_file=None,
                     new_month=None, notes=kept_notes(args.out),
                     flow_mode="not run" if args.no_flow else
@@ -136,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # 6: `hmo check`, a few minutes whatever the sizes
     if args.no_check:
-        from bench.check import kept_section
+        from bench.check import END, START
+        from bench.report import kept_section
 
-        report.kept_check = kept_section(args.out)
+        report.kept_check = kept_section(args.out, START, END)
     else:
         from bench.check import measure as measure_check
 

@@ -23,11 +23,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.check import kept_section, write_section
-from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, Series, StageFailed, fmt, fresh_dir, human,
-                           loadavg, log, parse_size, place)
+from bench.report import kept_section, write_section
+from bench.harness import (CHILD_ENV, Harness, Series, StageFailed, add_scratch_arguments, command_line, fmt, fresh_dir,
+                           human, loadavg, log, parse_size, place, scratch_data)
 from bench.phases import cached_generate, split_by_country
-from hmo.settings import PROJECT_ROOT
 
 START, END = "<!-- spark:start -->", "<!-- spark:end -->"
 SIZES = (100_000, 1_000_000)
@@ -140,8 +139,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.spark", description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default=",".join(human(n) for n in SIZES), help="history sizes (default 100k,1M)")
     p.add_argument("--repeat", type=int, default=1, help="builds per target and size (median); default 1")
-    p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown whose section 9 is rewritten")
+    add_scratch_arguments(p, "section 9")
     return p
 
 
@@ -149,17 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.repeat < 1:
         raise SystemExit("--repeat must be >= 1")
-    work = args.work.resolve()
-    if work == PROJECT_ROOT or PROJECT_ROOT in work.parents:
-        raise SystemExit(f"--work must be outside the repository: {work}")
-    data = work / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    command = ("python -m bench.spark " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    data = scratch_data(args.work)
+    command = command_line("bench.spark", argv)
     sizes = sorted(parse_size(s) for s in args.sizes.split(",") if s.strip())
     env = {**os.environ, **CHILD_ENV}
     env.pop("HMO_DATA_DIR", None)
-    res = measure(Harness(work, env), data, sizes, args.repeat, command)
-    write_section(args.out, section(res))
+    res = measure(Harness(data.parent, env), data, sizes, args.repeat, command)
+    write_section(args.out, section(res), START, END)
     log(f"wrote section 9 of {args.out}")
     return 1 if any(s.errors for s in res.sizes) else 0
 

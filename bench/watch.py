@@ -30,11 +30,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.check import running_service, kept_section, write_section
-from bench.harness import (CHILD_ENV, DEFAULT_OUT, DEFAULT_WORK, Harness, ServedSection, StageFailed, fmt, fresh_dir,
-                           hmo_command, human, loadavg, log, median)
+from bench.check import running_service
+from bench.report import kept_section, write_section
+from bench.harness import (CHILD_ENV, Harness, ServedSection, StageFailed, add_scratch_arguments, command_line, fmt,
+                           fresh_dir, hmo_command, human, loadavg, log, median, scratch_data)
 from bench.phases import cached_generate
-from hmo.settings import PROJECT_ROOT
 
 START, END = "<!-- watch:start -->", "<!-- watch:end -->"
 TARGET = 3.0          # seconds, the median of the served drops (issue #13)
@@ -151,8 +151,7 @@ def section(res: WatchResults) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.watch", description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=5, help="timed drops on each side (median); default 5")
-    p.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"scratch directory (default {DEFAULT_WORK})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown whose section 7 is rewritten")
+    add_scratch_arguments(p, "section 7")
     return p
 
 
@@ -164,13 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.repeat < 1:
         raise SystemExit("--repeat must be >= 1")
-    work = args.work.resolve()
-    if work == PROJECT_ROOT or PROJECT_ROOT in work.parents:
-        raise SystemExit(f"--work must be outside the repository: {work}")
-    data = work / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    command = ("python -m bench.watch " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
-    res = measure(Harness(work, {}), data, args.repeat, command)
+    data = scratch_data(args.work)
+    command = command_line("bench.watch", argv)
+    res = measure(Harness(data.parent, {}), data, args.repeat, command)
     write_section(args.out, section(res), START, END)
     log(f"wrote section 7 of {args.out}")
     return 1 if res.errors else 0

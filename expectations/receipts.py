@@ -24,6 +24,7 @@ from expectations.rules import RULES_BY_ID
 from expectations.suites import data_docs_index
 from hmo import events
 from ingest.layout import STANDARD_COLUMNS, normalise_name
+from hmo.durable import write_text_atomically
 from hmo.settings import Paths
 
 # Most file systems allow 255 bytes a name; the receipt adds its id, verdict and
@@ -614,15 +615,6 @@ def receipt_stem(file_name: str, receipt_id: str, status: str) -> str:
     return f"{name}.{receipt_id}.{status}"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
-
-
 def write_receipt(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: int,
                   duplicate_id: int | None = None) -> Path:
     data = receipt_data(con, submission_id, duplicate_id)
@@ -635,9 +627,9 @@ def write_receipt(con: duckdb.DuckDBPyConnection, paths: Paths, submission_id: i
     receipt_id = f"d{duplicate_id}" if duplicate_id is not None else str(submission_id)
     stem = receipt_stem(data["file_name"], receipt_id, data["status"])
     # The text file is written last: its presence is what says "answered" (answered()).
-    _write_atomically(folder / f"{stem}.json", json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    write_text_atomically(folder / f"{stem}.json", json.dumps(data, ensure_ascii=False, indent=2, default=str))
     text_path = folder / f"{stem}.txt"
-    _write_atomically(text_path, render_text(data))
+    write_text_atomically(text_path, render_text(data))
     return text_path
 
 

@@ -27,6 +27,7 @@ from typing import Any, Iterator
 
 import duckdb
 
+from hmo.durable import fsync_path
 from hmo.errors import HmoError
 from hmo.settings import Paths
 from hmo.warehouse import SCHEMA_VERSION, publish
@@ -137,18 +138,9 @@ def _copy(source: Path, target: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _fsync_dir(path: Path) -> None:
-    # A rename or a new file is durable only once its directory entry is.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     for folder, _, _ in os.walk(root):
-        _fsync_dir(Path(folder))
+        fsync_path(Path(folder))
 
 
 def _utc_stamp() -> str:
@@ -276,7 +268,7 @@ def _backup(paths: Paths, target: Path) -> BackupResult:
     _fsync_tree(partial)
     final = target / name
     partial.rename(final)
-    _fsync_dir(target)
+    fsync_path(target)
     return BackupResult(final, len(manifest.files), manifest.total_bytes, schema_version)
 
 
@@ -348,7 +340,7 @@ def _move_aside(paths: Paths, occupants: list[Path]) -> Path:
         destination.parent.mkdir(parents=True, exist_ok=True)
         path.replace(destination)
     _fsync_tree(aside)
-    _fsync_dir(paths.root)
+    fsync_path(paths.root)
     return aside
 
 
@@ -394,7 +386,7 @@ def _restore(paths: Paths, backup_dir: Path, force: bool) -> RestoreResult:
             staged.replace(paths.root / name)
     # The warehouse last: a data directory with a warehouse is a finished restore.
     (staging / WAREHOUSE).replace(paths.warehouse)
-    _fsync_dir(paths.root)
+    fsync_path(paths.root)
     staging.rmdir()  # empty by now: only the renamed-away folders were in it
     paths.ensure()
     published = publish(paths.warehouse, paths.published)

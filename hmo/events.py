@@ -8,12 +8,12 @@ sorting the names sorts the events, each written whole or not at all.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hmo.durable import write_text_atomically
 from hmo.settings import Paths
 
 # received: a file's arrival (replayed by `hmo rebuild`); verdict: the final
@@ -32,13 +32,8 @@ def record(paths: Paths, kind: str, **data: Any) -> Path:
     now = datetime.now(timezone.utc)
     paths.events.mkdir(parents=True, exist_ok=True)
     target = paths.events / f"{now:%Y%m%dT%H%M%S%f}-{kind}-{uuid.uuid4().hex[:8]}.json"
-    partial = target.with_name(target.name + ".partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        json.dump({"kind": kind, "at": now.isoformat(), **data}, handle, ensure_ascii=False, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(target)
-    return target
+    return write_text_atomically(target, json.dumps({"kind": kind, "at": now.isoformat(), **data},
+                                                    ensure_ascii=False, default=str))
 
 
 def read_all(paths: Paths) -> list[dict[str, Any]]:

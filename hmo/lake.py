@@ -14,18 +14,11 @@ from pathlib import Path
 
 import duckdb
 
+from hmo.durable import fsync_path
 from hmo.settings import Paths
 
 FILE = "part-0.parquet"
 STAGING = ".staging"
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def replace_folder(con: duckdb.DuckDBPyConnection, query: str, folder: Path, staging_root: Path) -> None:
@@ -37,7 +30,7 @@ def replace_folder(con: duckdb.DuckDBPyConnection, query: str, folder: Path, sta
     ready.mkdir(parents=True)
     target = ready / FILE
     con.execute(f"copy ({query}) to '{target.as_posix()}' (format parquet, compression zstd)")
-    _fsync(target)
+    fsync_path(target)
     folder.parent.mkdir(parents=True, exist_ok=True)
     if folder.exists():  # rename cannot replace a folder that has files: the old one goes first
         aside = ready.with_name(ready.name + ".old")
@@ -47,7 +40,7 @@ def replace_folder(con: duckdb.DuckDBPyConnection, query: str, folder: Path, sta
         shutil.rmtree(aside)
     else:
         os.replace(ready, folder)
-    _fsync(folder.parent)
+    fsync_path(folder.parent)
     with contextlib.suppress(OSError):  # another folder may be on its way there
         (staging_root / STAGING).rmdir()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from hmo.durable import write_text_atomically
 from hmo.errors import HmoError
 from hmo.settings import ISO3_MEMBERS, Paths
 from ingest import raw_lake
@@ -178,8 +179,6 @@ def add(con: duckdb.DuckDBPyConnection, paths: Paths, country: str, name: str, c
 
 def write_line(alias: Alias) -> None:
     """Append to the country's alias file, whole or not at all (rewritten beside, then renamed)."""
-    import os
-
     path = alias.alias_file
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = path.read_text(encoding="utf-8") if path.exists() else ",".join(COLUMNS) + "\n"
@@ -188,12 +187,7 @@ def write_line(alias: Alias) -> None:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(
         [alias.name, alias.code, alias.source, alias.added_by, alias.added_at])
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(existing + buffer.getvalue())
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
+    write_text_atomically(path, existing + buffer.getvalue(), newline="")
 
 
 def replay(paths: Paths, event: dict) -> bool:

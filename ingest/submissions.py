@@ -31,6 +31,7 @@ import duckdb
 from hmo import events
 from ingest import raw_lake, transform
 from ingest.column_names import column_names_json
+from hmo.durable import fsync_path
 from hmo.errors import HmoError
 from ingest.profiles import STANDARD, Profile, YearNotFound, choose, load_profiles
 from hmo.settings import ISO3_MEMBERS, Paths
@@ -291,15 +292,6 @@ def sha256_of(handle: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in the folder survive a power cut."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _copy_bytes(source: BinaryIO, sink: BinaryIO) -> int:
     """Copy all of source into sink in the kernel; the bytes copied.
 
@@ -375,7 +367,7 @@ def _archive(paths: Paths, country: str, staged: _Staged, suffix: str) -> Path:
         staged.discard()
         return target
     staged.partial.replace(target)
-    _fsync_folder(target.parent)
+    fsync_path(target.parent)
     return target
 
 

@@ -18,78 +18,20 @@
   Views, not external tables: a view over parquet.`<folder>` lists the folder
   each time it is read, so a submission's partition written after this hook
   is in the next query without `msck repair table`, and nothing about the
-  files is kept in the metastore. The column types are those of
-  create_raw_layer; submission_id is the hive partition folder's, cast to int.
+  files is kept in the metastore. The columns and their types are the
+  Parquet files' own, which DuckDB writes from the tables of
+  create_raw_layer (macros/raw_layer.sql, the one statement of them);
+  submission_id of a partitioned folder is its hive folder's name, an int.
 #}
 {% macro spark__raw_layer_hook() -%}
     {%- if execute -%}
         {%- set data = hmo_data_dir() -%}
-        {%- set statements = [
-            "create schema if not exists raw",
-            "create schema if not exists validation",
-            "create or replace view raw.observations as select
-                cast(submission_id as int) as submission_id,
-                cast(source_row as bigint) as source_row,
-                cast(reporting_country as string) as reporting_country,
-                cast(period as string) as period,
-                cast(flow_type as string) as flow_type,
-                cast(border_point as string) as border_point,
-                cast(counterpart_country as string) as counterpart_country,
-                cast(sex as string) as sex,
-                cast(age as string) as age,
-                cast(nationality as string) as nationality,
-                cast(count as string) as count,
-                cast(obs_status as string) as obs_status
-            from parquet.`" ~ data ~ "/raw/observations`",
-            "create or replace view raw.submissions as select
-                cast(submission_id as int) as submission_id,
-                cast(reporting_country as string) as reporting_country,
-                cast(file_name as string) as file_name,
-                cast(archive_path as string) as archive_path,
-                cast(sha256 as string) as sha256,
-                cast(size_bytes as bigint) as size_bytes,
-                cast(encoding as string) as encoding,
-                cast(delimiter as string) as delimiter,
-                cast(profile as string) as profile,
-                cast(source_columns as array<string>) as source_columns,
-                cast(column_names as string) as column_names,
-                cast(missing_columns as array<string>) as missing_columns,
-                cast(duplicate_columns as array<string>) as duplicate_columns,
-                cast(read_error as string) as read_error,
-                cast(data_rows as bigint) as data_rows,
-                cast(notes as array<string>) as notes,
-                cast(sum_duplicates as boolean) as sum_duplicates,
-                cast(received_at as timestamp) as received_at,
-                cast(load_state as string) as load_state
-            from parquet.`" ~ data ~ "/raw/submissions`",
-            "create or replace view raw.national_aliases as select
-                cast(reporting_country as string) as reporting_country,
-                cast(name as string) as name,
-                cast(code as string) as code,
-                cast(source as string) as source,
-                cast(added_by as string) as added_by,
-                cast(added_at as string) as added_at,
-                cast(alias_file as string) as alias_file
-            from parquet.`" ~ data ~ "/raw/national_aliases`",
-            "create or replace view validation.verdicts as select
-                cast(verdict_id as int) as verdict_id,
-                cast(submission_id as int) as submission_id,
-                cast(status as string) as status,
-                cast(decided_by as string) as decided_by,
-                cast(decided_at as timestamp) as decided_at
-            from parquet.`" ~ data ~ "/validation/verdicts`",
-            "create or replace view validation.rule_failures as select
-                cast(submission_id as int) as submission_id,
-                cast(rule_id as string) as rule_id,
-                cast(severity as string) as severity,
-                cast(source_row as bigint) as source_row,
-                cast(column_name as string) as column_name,
-                cast(value as string) as value,
-                cast(detail as string) as detail
-            from parquet.`" ~ data ~ "/validation/rule_failures`",
-        ] -%}
-        {%- for statement in statements -%}
-            {%- do run_query(statement) -%}
+        {%- do run_query("create schema if not exists raw") -%}
+        {%- do run_query("create schema if not exists validation") -%}
+        {%- for relation in ['raw.observations', 'raw.submissions', 'raw.national_aliases',
+                             'validation.verdicts', 'validation.rule_failures'] -%}
+            {%- do run_query("create or replace view " ~ relation ~ " as select * from parquet.`"
+                             ~ data ~ "/" ~ relation.replace('.', '/') ~ "`") -%}
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}

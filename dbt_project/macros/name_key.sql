@@ -37,14 +37,20 @@
     ({% for word in words %}'{{ word }}'{% if not loop.last %}, {% endif %}{% endfor %})
 {%- endmacro %}
 
-{% macro create_name_key_macro() -%}
+{#
+  The key's expression, in the spelling of one SQL dialect: `sql` names the
+  dialect's functions (DUCKDB_SPELLING below, SPARK_SPELLING in
+  macros/name_key_expr.sql), and `accentless` is the name, accents stripped.
+  One shape for both, so that the keys agree.
+#}
+{% macro name_key_expression(accentless, sql) -%}
 {%- set words = _name_words() -%}
-create or replace macro main.name_key(name) as array_to_string(
-    list_sort(list_transform(
-        list_filter(
-            string_split(trim(regexp_replace(
-                replace(replace(lower(strip_accents(name)), '.', ''), '&', ' and '),
-                '[^a-z0-9]+', ' ', 'g')), ' '),
+{{ sql.join }}(
+    {{ sql.sort }}({{ sql.transform }}(
+        {{ sql.filter }}(
+            {{ sql.split }}(trim(regexp_replace(
+                replace(replace(lower({{ accentless }}), '.', ''), '&', ' and '),
+                '[^a-z0-9]+', ' '{{ sql.all_matches }})), ' '),
             word -> word <> '' and word not in {{ _word_list(words.small) }}),
         word -> case
             {%- for canonical, spellings in words.same.items() %}
@@ -54,9 +60,20 @@ create or replace macro main.name_key(name) as array_to_string(
     ' ')
 {%- endmacro %}
 
-{% macro create_loose_key_macro() -%}
+{% macro loose_key_expression(name_key, sql) -%}
 {%- set words = _name_words() -%}
-create or replace macro main.loose_key(name_key) as array_to_string(
-    list_filter(string_split(name_key, ' '), word -> word not in {{ _word_list(words.kind) }}),
-    ' ')
+{{ sql.join }}({{ sql.filter }}({{ sql.split }}({{ name_key }}, ' '), word -> word not in {{ _word_list(words.kind) }}), ' ')
+{%- endmacro %}
+
+{% macro duckdb_spelling() -%}
+{{ return({'join': 'array_to_string', 'sort': 'list_sort', 'transform': 'list_transform', 'filter': 'list_filter',
+           'split': 'string_split', 'all_matches': ", 'g'"}) }}
+{%- endmacro %}
+
+{% macro create_name_key_macro() -%}
+create or replace macro main.name_key(name) as {{ name_key_expression('strip_accents(name)', duckdb_spelling()) }}
+{%- endmacro %}
+
+{% macro create_loose_key_macro() -%}
+create or replace macro main.loose_key(name_key) as {{ loose_key_expression('name_key', duckdb_spelling()) }}
 {%- endmacro %}

@@ -3,8 +3,8 @@
   `{{ loose_key('col') }}`. On DuckDB they call the database macros
   main.name_key and main.loose_key (macros/name_key.sql), which Python-issued
   SQL calls too; Spark has no database macros, so there the same key is an
-  inline expression, built from the same word lists (_name_words), with the
-  same result.
+  inline expression of the same shape (name_key_expression) and word
+  lists, with the same result.
 
   Spark has no strip_accents: translate() maps the precomposed Latin letters
   (and the Kelvin and Angstrom signs) to the ASCII letter DuckDB's strip_accents
@@ -22,20 +22,13 @@
 {%- endmacro %}
 
 {% macro spark__name_key(expr) -%}
-{%- set words = _name_words() -%}
-array_join(
-    array_sort(transform(
-        filter(
-            split(trim(regexp_replace(
-                replace(replace(lower({{ strip_latin_accents(expr) }}), '.', ''), '&', ' and '),
-                '[^a-z0-9]+', ' ')), ' '),
-            word -> word <> '' and word not in {{ _word_list(words.small) }}),
-        word -> case
-            {%- for canonical, spellings in words.same.items() %}
-            when word in {{ _word_list(spellings) }} then '{{ canonical }}'
-            {%- endfor %}
-            else word end)),
-    ' ')
+    {{ name_key_expression(strip_latin_accents(expr), spark_spelling()) }}
+{%- endmacro %}
+
+{# Spark SQL's names for DuckDB's list functions; Spark's regexp_replace replaces every match. #}
+{% macro spark_spelling() -%}
+{{ return({'join': 'array_join', 'sort': 'array_sort', 'transform': 'transform', 'filter': 'filter',
+           'split': 'split', 'all_matches': ''}) }}
 {%- endmacro %}
 
 {% macro loose_key(expr) -%}
@@ -47,8 +40,7 @@ array_join(
 {%- endmacro %}
 
 {% macro spark__loose_key(expr) -%}
-{%- set words = _name_words() -%}
-array_join(filter(split({{ expr }}, ' '), word -> word not in {{ _word_list(words.kind) }}), ' ')
+    {{ loose_key_expression(expr, spark_spelling()) }}
 {%- endmacro %}
 
 {# What DuckDB's strip_accents does to Latin text, as a Spark SQL expression. #}

@@ -5,32 +5,7 @@
   keeps every version), and delete+insert on that key swaps whole slices, so a
   run costs what arrived, not the history.
 #}
-{#
-  On Spark, delete+insert does not run and merge needs Delta Lake: there each
-  slice is a partition of a Parquet table, and insert_overwrite with dynamic
-  partition overwrite (the profile's spark.sql.sources.partitionOverwriteMode)
-  replaces exactly the slices the new rows bring, the same swap.
-#}
-{% if target.type == 'spark' %}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='insert_overwrite',
-        partition_by=['reporting_country', 'period', 'flow_type'],
-        file_format='parquet',
-        on_schema_change='fail',
-    )
-}}
-{% else %}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['reporting_country', 'period', 'flow_type'],
-        on_schema_change='fail',
-    )
-}}
-{% endif %}
+{{ config_replaced_by_slice(['reporting_country', 'period', 'flow_type']) }}
 {% set last_loaded = last_loaded_submission() %}
 
 with new_rows as (  -- the accepted submissions' rows that arrived since the last run, classified once
@@ -39,6 +14,7 @@ with new_rows as (  -- the accepted submissions' rows that arrived since the las
     where submission_id > {{ last_loaded }}
 ),
 
+-- a window, not a join on the slice: a row with a null key (one that slipped past the suites) stays for the audit
 latest_per_slice as (
     select
         *,

@@ -5,28 +5,8 @@
   `hmo sql --as-of` and `hmo history`. Append-only by submission: each run
   brings the submissions accepted since the last, as fct_flows does.
 #}
-{# On Spark a submission is a partition, replaced whole by insert_overwrite (see fct_flows). #}
-{% if target.type == 'spark' %}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='insert_overwrite',
-        partition_by=['submission_id'],
-        file_format='parquet',
-        on_schema_change='fail',
-    )
-}}
-{% else %}
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['submission_id'],
-        on_schema_change='fail',
-        post_hook="{{ create_flows_as_of() }}",
-    )
-}}
-{% endif %}
+{{ config_replaced_by_slice(['submission_id']) }}
+{{ config(post_hook="{{ database_macro(create_flows_as_of()) }}") }}
 -- depends_on: {{ ref('fct_verdicts') }}
 {% set last_loaded = last_loaded_submission() %}
 
