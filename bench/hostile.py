@@ -448,7 +448,7 @@ class _Writer:
     def k_undecodable_name(self) -> None:
         # A name that is not UTF-8 (a Latin-1 upload tool): bytes on disk, surrogates in Python.
         country = self.country()
-        name = os.fsdecode(f"informe_caf".encode() + b"\xe9_" + self.token().encode() + b".csv")
+        name = os.fsdecode(b"informe_caf" + b"\xe9_" + self.token().encode() + b".csv")
         self.in_country("undecodable_name", name, self.valid_csv(country), None, country, read=None,
                         note="name bytes are not UTF-8")
 

@@ -17,7 +17,6 @@ scratch folder, so nothing but the suites you save changes here.
 """
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -159,8 +158,6 @@ def measure(stored: int = 3000, runs: int = 5, project: Path = GX_PROJECT) -> li
     """
     import shutil
     import time
-
-    import duckdb
 
     from expectations.gx_docs import UpdateSiteDataDocsAction
     from expectations.validate import prepare_batches

@@ -19,7 +19,6 @@ import gettext
 import io
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 from harmonise.dbt import DBT_PROJECT
 

@@ -319,7 +319,7 @@ def _year_from(data: dict[str, Any], where: str, skip_lines: int) -> YearFrom:
 def _period(p: dict[str, Any], wide: Wide | None, skip_lines: int) -> Period:
     sources = [k for k in ("column", "year", "fiscal_year", "year_from", "fiscal_year_from") if k in p]
     _require(len(sources) == 1, "period", "needs one of `column`, `year`, `fiscal_year`, `year_from`, "
-             f"`fiscal_year_from`" + (f" (it gives {', '.join(sources)})" if sources else ""))
+             "`fiscal_year_from`" + (f" (it gives {', '.join(sources)})" if sources else ""))
     for key in ("year", "fiscal_year"):
         _require(not re.fullmatch(r"[0-9]{4}", p.get(key, "")), f"period.{key}",
                  f"{p.get(key)} is a year, not a column: a profile never fixes the year; when no column "
