@@ -11,8 +11,8 @@ FastAPI app, `create_app`, that uvicorn runs inside the `hmo` process.
 
 - `GET /health`: {"status": "ok", "service": "hmo serve", ...}.
 - `POST /check?country=XXX&name=<file name>&rows=N`, the file's bytes as the
-  body: the `flows.check.CheckResult` as JSON (`CheckResult.as_json`). A
-  request the service will not take is a 400 (or 413, too large) with
+  body, with the token: the `flows.check.CheckResult` as JSON (`CheckResult.as_json`). A
+  request without the token is a 401; one the service will not take is a 400 (or 413, too large) with
   {"error": ...}; a file the check itself refuses (what `hmo check` reports as
   an error) is a 422 with {"error": ...}.
 
@@ -32,16 +32,19 @@ dbt-duckdb keeps one process-wide connection environment, which
 second, so a queue of them is short.
 
 Once it listens, `serve` writes `<data>/work/serve.json` ({"url", "pid",
-"started_at", "prefect_api"}) atomically, and removes it on the way out. `hmo check` reads it
+"started_at", "prefect_api", "token"}) atomically, and removes it on the way out. `hmo check` reads it
 (or `HMO_SERVE_URL`) with the standard library alone (`find`, `remote_check`):
 the handed-over path never imports Great Expectations, dbt or FastAPI, which
 is what makes it fast. A serve.json whose process is gone is ignored; one
 whose service does not answer is reported and the check runs locally.
 
-It listens on 127.0.0.1 unless told otherwise, speaks plain HTTP and asks for
-no sign-in: before it is reachable from other machines it must sit behind a
-reverse proxy that terminates HTTPS (and, until the portal adds sign-in,
-restricts who may call it).
+It listens on 127.0.0.1 unless told otherwise and speaks plain HTTP: before
+it is reachable from other machines it must sit behind a reverse proxy that
+terminates HTTPS. The portal signs its users in; `/check` asks for a token
+(`Authorization: Bearer`), new at each start and written in serve.json
+(readable by the service's user alone), or HMO_SERVE_TOKEN for clients on
+other machines: a process that cannot read the data directory cannot have
+files checked (which reads the countries' aliases) or keep the service busy.
 
 This module imports only the standard library at the top; FastAPI, uvicorn and
 the check machinery are imported by `create_app` and `serve`. No
@@ -50,10 +53,12 @@ annotations, which name classes imported inside `create_app`.
 """
 import contextlib
 import fcntl
+import hmac
 import http.client
 import ipaddress
 import json
 import os
+import secrets
 import socket
 import tempfile
 import threading
@@ -75,6 +80,7 @@ SERVICE = "hmo serve"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 URL_ENV = "HMO_SERVE_URL"          # hand checks to this service instead of the one serve.json names
+TOKEN_ENV = "HMO_SERVE_TOKEN"      # the token /check asks for; by default a new one each start, in serve.json
 MAX_BYTES_ENV = "HMO_SERVE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 MAX_PREVIEW_ROWS = 1000
@@ -149,9 +155,19 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def create_app(paths: Paths, max_bytes: int | None = None, say: Callable[[str], None] = _say,
+def check_token() -> str:
+    """The token a service's /check asks for: HMO_SERVE_TOKEN (for clients on other machines), else a new
+    one, which serve.json gives to `hmo check` on this machine."""
+    return os.environ.get(TOKEN_ENV, "").strip() or secrets.token_urlsafe(32)
+
+
+def create_app(paths: Paths, *, token: str, max_bytes: int | None = None, say: Callable[[str], None] = _say,
                exclusive: "threading.Lock | None" = None, runs: Any = None) -> Any:
     """The service's FastAPI app for the data directory `paths` (checks read its aliases and template).
+
+    `token`: what /check asks for as `Authorization: Bearer <token>`. The portal signs its users in
+    itself; /check is for `hmo check`, which reads the token from serve.json, so a process that cannot
+    read the data directory cannot have files checked against its aliases.
 
     `exclusive`: the lock that checks share with the inbox watcher's runs (flows/watcher.py says why);
     `runs`: the inbox watcher, which the portal asks for a look after an upload (None: nobody runs the
@@ -198,8 +214,13 @@ def create_app(paths: Paths, max_bytes: int | None = None, say: Callable[[str], 
             counts["checks"] += 1
             return checking.check(paths, file, country, preview_rows=rows)
 
+    expected = f"Bearer {token}".encode()
+
     @app.post("/check")
     async def post_check(request: Request, country: str, name: str, rows: int = 10) -> dict:
+        if not hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
+            raise Refused(401, f"a check needs this service's token: `hmo check` sends the one in "
+                               f"{state_path(paths).name}; from another machine, set {TOKEN_ENV}")
         country, name = _country(country), safe_name(name)
         if not 0 <= rows <= MAX_PREVIEW_ROWS:
             raise Refused(400, f"rows: between 0 and {MAX_PREVIEW_ROWS}")
@@ -316,10 +337,14 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _write_state(paths: Paths, url: str, prefect_api: str | None = None) -> None:
-    record = json.dumps({"url": url, "pid": os.getpid(), "started_at": _now(), "prefect_api": prefect_api}) + "\n"
+def _write_state(paths: Paths, url: str, token: str, prefect_api: str | None = None) -> None:
+    record = json.dumps({"url": url, "pid": os.getpid(), "started_at": _now(), "prefect_api": prefect_api,
+                         "token": token}) + "\n"
     partial = paths.work / f".serve.json.{os.getpid()}.partial"
-    partial.write_text(record, encoding="utf-8")
+    partial.unlink(missing_ok=True)
+    # Readable by the service's own user alone: the token in it lets a process have files checked.
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+        handle.write(record)
     os.replace(partial, state_path(paths))  # a reader sees no file or a whole one
 
 
@@ -374,7 +399,8 @@ def serve(paths: Paths, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
             warm_up(paths)
         exclusive = threading.Lock()
         watcher = InboxWatcher(paths, exclusive, say) if watch else None
-        app = create_app(paths, max_bytes=limit, say=say, exclusive=exclusive, runs=watcher)
+        token = check_token()
+        app = create_app(paths, token=token, max_bytes=limit, say=say, exclusive=exclusive, runs=watcher)
         if watcher is not None:
             watcher.start()
             running.callback(watcher.stop)
@@ -384,7 +410,7 @@ def serve(paths: Paths, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
             async def startup(self, sockets: list[socket.socket] | None = None) -> None:
                 await super().startup(sockets=sockets)
                 if self.started and not self.should_exit:
-                    _write_state(paths, url, prefect_url)
+                    _write_state(paths, url, token, prefect_url)
                     say(f"hmo serve: listening at {url} (pid {os.getpid()}; {state_path(paths)}); "
                         "stop with Ctrl-C or SIGTERM")
 
@@ -408,6 +434,7 @@ class Service:
     url: str
     data_dir: str
     max_bytes: int | None
+    token: str | None = None
 
 
 def read_state(paths: Paths) -> dict | None:
@@ -416,7 +443,7 @@ def read_state(paths: Paths) -> dict | None:
         record = json.loads(state_path(paths).read_text(encoding="utf-8"))
         pid = int(record["pid"])
         state = {"url": str(record["url"]), "pid": pid, "started_at": str(record.get("started_at")),
-                 "prefect_api": record.get("prefect_api") or None}
+                 "prefect_api": record.get("prefect_api") or None, "token": record.get("token") or None}
     except (OSError, ValueError, TypeError, KeyError):
         return None
     return state if pid > 0 else None
@@ -434,7 +461,7 @@ def _reason(exc: BaseException) -> str:
     return getattr(reason, "strerror", None) or str(reason) or type(exc).__name__
 
 
-def _probe(url: str, who: str) -> Service:
+def _probe(url: str, who: str, token: str | None) -> Service:
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise NotServed(f"{who}: not an http:// or https:// URL")
     try:
@@ -445,7 +472,7 @@ def _probe(url: str, who: str) -> Service:
     if not isinstance(health, dict) or health.get("status") != "ok" or health.get("service") != SERVICE:
         raise NotServed(f"{who} is not an hmo serve that is up")
     limit = health.get("max_bytes")
-    return Service(url, str(health.get("data_dir")), limit if isinstance(limit, int) else None)
+    return Service(url, str(health.get("data_dir")), limit if isinstance(limit, int) else None, token)
 
 
 def find(paths: Paths) -> Service | None:
@@ -457,12 +484,12 @@ def find(paths: Paths) -> Service | None:
     """
     url = os.environ.get(URL_ENV, "").strip().rstrip("/")
     if url:
-        return _probe(url, f"hmo serve at {url} ({URL_ENV})")
+        return _probe(url, f"hmo serve at {url} ({URL_ENV})", os.environ.get(TOKEN_ENV, "").strip() or None)
     state = read_state(paths)
     if state is None or not process_alive(state["pid"]):
         return None
     where = f"hmo serve at {state['url']} (pid {state['pid']}, in {state_path(paths)})"
-    service = _probe(state["url"].rstrip("/"), where)
+    service = _probe(state["url"].rstrip("/"), where, os.environ.get(TOKEN_ENV, "").strip() or state["token"])
     if service.data_dir != str(paths.root):
         raise NotServed(f"{where} now serves another data directory ({service.data_dir})")
     return service
@@ -489,8 +516,10 @@ def remote_check(service: Service, file: Path, country: str, rows: int) -> dict:
     except OSError as exc:
         raise NotServed(f"{file} cannot be read here ({exc.strerror})") from None
     with body:
-        request = urllib.request.Request(f"{service.url}/check?{query}", data=body, method="POST", headers={
-            "Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        if service.token:
+            headers["Authorization"] = f"Bearer {service.token}"
+        request = urllib.request.Request(f"{service.url}/check?{query}", data=body, method="POST", headers=headers)
         try:
             with _opener(service.url).open(request, timeout=CHECK_SECONDS) as answer:
                 result = json.loads(answer.read())

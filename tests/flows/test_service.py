@@ -33,6 +33,7 @@ from hmo.settings import Paths
 
 HMO = Path(sys.executable).parent / "hmo"
 ACCEPTED, REJECTED = "PAN", "GTM"  # the bundled samples: one passes every rule, one breaks three
+TOKEN = "t0ken-for-the-test-client"
 LIMIT = 64 * 1024  # the test service's HMO_SERVE_MAX_BYTES: more than a sample, less than 2,000 rows
 HEAVY = ("great_expectations", "dbt", "fastapi", "uvicorn", "pandas", "prefect")
 # `hmo check` as the `hmo` script runs it (flows.cli.main), then which heavy packages it imported.
@@ -58,11 +59,13 @@ class Running:
     base: Path      # the service's working directory
     scratch: Path   # its TMPDIR: base/outside/tmp, so a name that climbed two levels would land in base/
     stderr: Path
+    token: str      # what /check asks for, from serve.json
 
 
 def _env(root: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "HMO_DATA_DIR": str(root), **extra}
     env.pop(service.URL_ENV, None)
+    env.pop(service.TOKEN_ENV, None)
     env.pop("PREFECT_API_URL", None)  # the service starts a Prefect server of its own
     return env
 
@@ -79,7 +82,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Running:
         process, state = start_serve(paths, base, _env(paths.root, HMO_SERVE_MAX_BYTES=str(LIMIT), TMPDIR=str(scratch),
                                                        PREFECT_HOME=str(base / "prefect")), out, stderr)
     try:
-        yield Running(process, paths, state["url"], base, scratch, stderr)
+        yield Running(process, paths, state["url"], base, scratch, stderr, state["token"])
     finally:
         if process.poll() is None:
             process.kill()
@@ -91,10 +94,11 @@ def _get(url: str) -> dict:
         return json.loads(answer.read())
 
 
-def _post(url: str, body: bytes | object, **query: object) -> tuple[int, dict]:
+def _post(url: str, token: str | None, body: bytes | object, **query: object) -> tuple[int, dict]:
     from urllib.parse import urlencode
 
-    request = urllib.request.Request(f"{url}/check?{urlencode(query)}", data=body, method="POST")
+    request = urllib.request.Request(f"{url}/check?{urlencode(query)}", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read())
@@ -181,7 +185,7 @@ def test_a_check_handed_to_the_service_prints_what_the_local_check_prints(served
 
 
 def test_a_file_the_check_refuses_is_a_422_and_the_same_one_line_error(served, monkeypatch, capsys):
-    status, answer = _post(served.url, sample(ACCEPTED).read_bytes(), country="XYZ", name="x.csv")
+    status, answer = _post(served.url, served.token, sample(ACCEPTED).read_bytes(), country="XYZ", name="x.csv")
     assert status == 422 and answer["error"].startswith("x.csv: ") and "XYZ" in answer["error"]
     assert str(served.scratch) not in answer["error"]  # the name as sent, not where it was put
     handed = _hand_over(served, "check", "--country", "XYZ", str(sample(ACCEPTED)))
@@ -196,7 +200,7 @@ def test_a_file_the_check_refuses_is_a_422_and_the_same_one_line_error(served, m
                                   ".", "..", "", "nul\x00.csv", "line\nbreak.csv", "bidi\u202ecsv.txt",
                                   "x" * 300 + ".csv"])
 def test_a_name_that_is_not_just_a_name_is_refused_and_nothing_is_written(served, name):
-    status, answer = _post(served.url, sample(ACCEPTED).read_bytes(), country=ACCEPTED, name=name)
+    status, answer = _post(served.url, served.token, sample(ACCEPTED).read_bytes(), country=ACCEPTED, name=name)
     assert status == 400 and answer["error"].startswith("name: ")
     assert not (served.base / "etc").exists() and not list(served.base.rglob("*climbed*"))
     assert not list(served.base.rglob("passwd*"))
@@ -207,17 +211,17 @@ def test_a_name_that_is_not_just_a_name_is_refused_and_nothing_is_written(served
 
 def test_an_unusual_but_plain_name_is_checked_under_that_name_and_its_folder_removed(served):
     name = "entradas enero – ñandú (v2).csv"
-    status, answer = _post(served.url, sample(ACCEPTED).read_bytes(), country=ACCEPTED, name=name)
+    status, answer = _post(served.url, served.token, sample(ACCEPTED).read_bytes(), country=ACCEPTED, name=name)
     assert status == 200 and answer["verdict"] == "accepted"
     assert f"Archivo / File: {name}  ({ACCEPTED})" in answer["receipt"]
     assert not _scratch_left(served)  # the request's temporary folder, and the check's, are gone
 
 
 def test_a_body_over_the_limit_is_a_413_and_hmo_check_then_checks_locally(served, tmp_path, monkeypatch, capsys):
-    status, answer = _post(served.url, b"x" * (LIMIT + 1), country=ACCEPTED, name="big.csv")
+    status, answer = _post(served.url, served.token, b"x" * (LIMIT + 1), country=ACCEPTED, name="big.csv")
     assert status == 413 and str(service.MAX_BYTES_ENV) in answer["error"]
     # Chunked: no length declared, counted as it arrives.
-    status, answer = _post(served.url, iter([b"x" * 4096] * (LIMIT // 4096 + 1)), country=ACCEPTED, name="big.csv")
+    status, answer = _post(served.url, served.token, iter([b"x" * 4096] * (LIMIT // 4096 + 1)), country=ACCEPTED, name="big.csv")
     assert status == 413
     assert not _scratch_left(served)
 
@@ -257,10 +261,27 @@ def test_a_service_that_does_not_answer_is_said_and_the_check_runs_locally(serve
 
 def test_HMO_SERVE_URL_hands_the_check_to_that_service(served, tmp_path):
     handed = _hand_over(served, "check", str(sample(ACCEPTED)), HMO_DATA_DIR=str(tmp_path / "elsewhere"),
-                        **{service.URL_ENV: served.url + "/"})
+                        **{service.URL_ENV: served.url + "/", service.TOKEN_ENV: served.token})
     assert handed.returncode == 0 and "ACEPTADO / ACCEPTED" in handed.stdout
     assert f"checked by hmo serve at {served.url}" in handed.stderr
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_check_without_the_services_token_is_refused_before_it_is_read(served):
+    before = _get(f"{served.url}/health")["checks"]
+    for token in (None, "a-guess", served.token + "x"):
+        status, answer = _post(served.url, token, sample(ACCEPTED).read_bytes(), country=ACCEPTED, name="x.csv")
+        assert status == 401 and "token" in answer["error"]
+    assert _get(f"{served.url}/health")["checks"] == before
+    # The token is in serve.json, which the service's user alone may read.
+    assert service.state_path(served.paths).stat().st_mode & 0o077 == 0
+
+
+def test_a_check_handed_over_without_the_token_runs_here_and_says_why(served, tmp_path):
+    handed = _hand_over(served, "check", str(sample(ACCEPTED)), HMO_DATA_DIR=str(tmp_path / "elsewhere"),
+                        **{service.URL_ENV: served.url})
+    assert handed.returncode == 0 and "ACEPTADO / ACCEPTED" in handed.stdout
+    assert f"hmo serve at {served.url} answered 401" in handed.stderr and "checking here instead" in handed.stderr
 
 
 def test_a_second_service_for_the_same_data_directory_is_refused(served):
@@ -359,8 +380,8 @@ def client(tmp_path, monkeypatch):
                 running[0] -= 1
 
     monkeypatch.setattr(checking, "check", fake_check)
-    app = service.create_app(Paths(tmp_path / "data"), max_bytes=100, say=lambda line: None)
-    with TestClient(app) as test_client:
+    app = service.create_app(Paths(tmp_path / "data"), token=TOKEN, max_bytes=100, say=lambda line: None)
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as test_client:
         test_client.calls, test_client.most = calls, most  # type: ignore[attr-defined]
         yield test_client
 
