@@ -182,8 +182,29 @@ def _is_terminal(stream: IO[str]) -> bool:
         return False
 
 
+# A run's log is for finding out what went wrong in it; what was decided stays in the receipts and the
+# event log. So logs go after LOG_DAYS, but the newest LOG_KEEP always stay, however old.
+LOG_DAYS = 90
+LOG_KEEP = 50
+
+
+def prune_logs(folder: Path, days: int = LOG_DAYS, keep: int = LOG_KEEP) -> list[Path]:
+    """Remove the commands' logs in `folder` older than `days`, but for the newest `keep`; returns them."""
+    logs = []
+    for path in folder.glob("*.log"):
+        with contextlib.suppress(FileNotFoundError):  # another command pruning at the same moment
+            logs.append((path.stat().st_mtime, path))
+    logs.sort(reverse=True)
+    cutoff = time.time() - days * 86400
+    removed = [path for modified, path in logs[keep:] if modified < cutoff]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def _new_log(folder: Path, command: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    prune_logs(folder)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     for n in range(1, 1000):
         path = folder / (f"{command}-{stamp}.log" if n == 1 else f"{command}-{stamp}-{n}.log")
